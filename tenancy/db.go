@@ -1,0 +1,216 @@
+package tenancy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// DB is the tenancy entry point: the registry, provisioning, migrations and
+// every scoped database access go through it. It holds two pools: one that
+// logs in as the serving role for tenant and control-plane work, and one
+// that logs in as the owner of the schemas for provisioning and migrations.
+// A DB is safe for concurrent use.
+type DB struct {
+	serve *pgxpool.Pool
+	admin *pgxpool.Pool
+	cfg   Config
+	slots *slots
+	owned bool
+}
+
+// New returns a DB over two pools the caller built: serve must log in as
+// cfg.ServingRole (or as a role allowed to SET ROLE to it, see Connect);
+// admin as the owner that creates roles and schemas. The same pool may be
+// passed twice only in tests. New does not take ownership of the pools.
+func New(cfg Config, serve, admin *pgxpool.Pool) *DB {
+	cfg = cfg.withDefaults(serve.Config().MaxConns)
+	return &DB{
+		serve: serve,
+		admin: admin,
+		cfg:   cfg,
+		slots: newSlots(cfg.MaxConnsPerTenant, cfg.TenantWait),
+	}
+}
+
+// Config returns the configuration in force, defaults filled in.
+func (db *DB) Config() Config { return db.cfg }
+
+// ServePool returns the serving pool, for health checks and statistics.
+// Queries must go through InTenant, Read or Control instead.
+func (db *DB) ServePool() *pgxpool.Pool { return db.serve }
+
+// prelude returns the transaction-local settings that scope a transaction
+// to t. Each element is one statement; schema and role names were validated
+// when the tenant was created and are quoted here all the same.
+func (db *DB) prelude(t *Tenant) []string {
+	s := []string{
+		"SET LOCAL search_path = " + quoteIdent(t.Schema) + ", public",
+		"SET LOCAL " + TenantSetting + " = " + quoteLiteral(t.Schema),
+		"SET LOCAL application_name = " + quoteLiteral(db.cfg.AppName+":"+t.Schema),
+	}
+	if db.cfg.Guard == GuardRole {
+		s = append(s, "SET LOCAL ROLE "+quoteIdent(db.cfg.TenantRole(t.Schema)))
+	}
+	return s
+}
+
+func (db *DB) scopedTenant(ctx context.Context) (*Tenant, error) {
+	t, err := tenantFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := ValidateSchemaName(t.Schema, ""); err != nil {
+		return nil, fmt.Errorf("scope tenant %d: %w", t.ID, err)
+	}
+	return t, nil
+}
+
+// InTenant runs fn in a transaction scoped to the tenant carried by ctx: the
+// search path is the tenant's schema then public, the guard is in force and
+// application_name names the tenant, all as transaction-local settings, so
+// the connection returns to the pool clean. The transaction commits when fn
+// returns nil and rolls back otherwise. Without a tenant in ctx it returns
+// ErrNoTenant; when the tenant already holds its share of the pool for
+// longer than Config.TenantWait it returns ErrTenantBusy.
+func (db *DB) InTenant(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) error) error {
+	t, err := db.scopedTenant(ctx)
+	if err != nil {
+		return err
+	}
+	release, err := db.slots.acquire(ctx, t.Schema)
+	if err != nil {
+		return err
+	}
+	defer release()
+
+	// The BEGIN and the settings travel as one simple-protocol message.
+	begin := "BEGIN; " + strings.Join(db.prelude(t), "; ")
+	return pgx.BeginTxFunc(ctx, db.serve, pgx.TxOptions{BeginQuery: begin}, func(tx pgx.Tx) error {
+		return fn(ctx, tx)
+	})
+}
+
+// Read runs one query scoped to the tenant carried by ctx, in a read-only
+// transaction, and hands its rows to scan. BEGIN, the scoping settings, the
+// query and COMMIT travel in one pipeline: the whole read costs one network
+// round trip. scan must read the rows it needs and not keep them.
+func (db *DB) Read(ctx context.Context, scan func(pgx.Rows) error, sql string, args ...any) error {
+	t, err := db.scopedTenant(ctx)
+	if err != nil {
+		return err
+	}
+	release, err := db.slots.acquire(ctx, t.Schema)
+	if err != nil {
+		return err
+	}
+	defer release()
+
+	conn, err := db.serve.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("acquire connection: %w", err)
+	}
+	defer conn.Release()
+
+	b := &pgx.Batch{}
+	b.Queue("BEGIN READ ONLY")
+	for _, s := range db.prelude(t) {
+		b.Queue(s)
+	}
+	b.Queue(sql, args...)
+	b.Queue("COMMIT")
+	err = db.runRead(ctx, conn.Conn(), b, len(b.QueuedQueries)-2, scan)
+	if err != nil && conn.Conn().PgConn().TxStatus() != 'I' {
+		// A failed statement leaves the transaction open and aborted;
+		// close it here rather than let the pool discard the connection.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if _, rerr := conn.Exec(rctx, "ROLLBACK"); rerr != nil {
+			conn.Conn().Close(rctx)
+		}
+	}
+	return err
+}
+
+func (db *DB) runRead(ctx context.Context, conn *pgx.Conn, b *pgx.Batch, queryAt int, scan func(pgx.Rows) error) error {
+	br := conn.SendBatch(ctx, b)
+	for i := 0; i < queryAt; i++ {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return fmt.Errorf("scope transaction: %w", err)
+		}
+	}
+	rows, err := br.Query()
+	if err != nil {
+		br.Close()
+		return err
+	}
+	err = scan(rows)
+	rows.Close()
+	if err == nil {
+		err = rows.Err()
+	}
+	if err != nil {
+		br.Close()
+		return err
+	}
+	if _, err := br.Exec(); err != nil {
+		br.Close()
+		return fmt.Errorf("commit: %w", err)
+	}
+	return br.Close()
+}
+
+// Control runs fn in a transaction on the control plane: the public schema
+// only, as the serving role, with no tenant scope. It is the one path to
+// shared tables (users, tokens, reference data), named so that reviews can
+// see every use. Tenant tables are not reachable from it.
+func (db *DB) Control(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) error) error {
+	begin := "BEGIN; SET LOCAL search_path = public; SET LOCAL application_name = " +
+		quoteLiteral(db.cfg.AppName+":control")
+	return pgx.BeginTxFunc(ctx, db.serve, pgx.TxOptions{BeginQuery: begin}, func(tx pgx.Tx) error {
+		return fn(ctx, tx)
+	})
+}
+
+// ErrTenantBusy is returned when a tenant already holds its whole share of
+// the connection pool and none of its slots freed up in time.
+var ErrTenantBusy = errors.New("tenant has too many concurrent database calls")
+
+// Rows collects every row of a tenant-scoped query, in one round trip.
+func Rows[T any](ctx context.Context, db *DB, fn pgx.RowToFunc[T], sql string, args ...any) ([]T, error) {
+	var out []T
+	err := db.Read(ctx, func(rows pgx.Rows) error {
+		var err error
+		out, err = pgx.CollectRows(rows, fn)
+		return err
+	}, sql, args...)
+	return out, err
+}
+
+// Row returns the single row of a tenant-scoped query, in one round trip.
+// It returns pgx.ErrNoRows when there is none.
+func Row[T any](ctx context.Context, db *DB, fn pgx.RowToFunc[T], sql string, args ...any) (T, error) {
+	var out T
+	err := db.Read(ctx, func(rows pgx.Rows) error {
+		var err error
+		out, err = pgx.CollectExactlyOneRow(rows, fn)
+		return err
+	}, sql, args...)
+	return out, err
+}
+
+// WithMigrations returns a DB that shares db's pools and settings but runs
+// other migration sets, as a newer release of the program would.
+func (db *DB) WithMigrations(shared, tenant []Migration) *DB {
+	c := *db
+	c.cfg.SharedMigrations = shared
+	c.cfg.TenantMigrations = tenant
+	c.owned = false
+	return &c
+}

@@ -1,0 +1,318 @@
+package tenancy_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/stretchr/testify/require"
+
+	"github.com/xatlabs/xat/tenancy"
+	"github.com/xatlabs/xat/tenancy/tenancytest"
+)
+
+func requirePgCode(t *testing.T, err error, code string) {
+	t.Helper()
+	var pg *pgconn.PgError
+	require.True(t, errors.As(err, &pg), "want PostgreSQL error %s, got %v", code, err)
+	require.Equal(t, code, pg.Code, pg.Message)
+}
+
+// TestCrossSchemaSQL runs raw SQL under tenant B's scope that names tenant
+// A's schema: it must read nothing and change nothing.
+func TestCrossSchemaSQL(t *testing.T) {
+	t.Parallel()
+	forGuards(t, func(t *testing.T, db *tenancy.DB) {
+		ctx := context.Background()
+		a := tenancytest.NewTenant(t, db)
+		b := tenancytest.NewTenant(t, db)
+		actx := tenancy.WithTenant(ctx, a)
+		bctx := tenancy.WithTenant(ctx, b)
+		aID := insertItem(t, db, actx, "secret of a")
+		insertItem(t, db, bctx, "b's own")
+
+		qualified := pgx.Identifier{a.Schema, "items"}.Sanitize()
+		statements := []string{
+			"SELECT count(*) FROM " + qualified,
+			fmt.Sprintf("UPDATE %s SET label = 'pwned' WHERE id = %d", qualified, aID),
+			fmt.Sprintf("DELETE FROM %s WHERE id = %d", qualified, aID),
+			"INSERT INTO " + qualified + " (kind_id, label) VALUES (1, 'planted')",
+		}
+		for _, sql := range statements {
+			err := db.InTenant(bctx, func(ctx context.Context, tx pgx.Tx) error {
+				tag, err := tx.Exec(ctx, sql)
+				if err == nil && tag.RowsAffected() > 0 && tag.Insert() {
+					return fmt.Errorf("insert succeeded")
+				}
+				if err == nil && (tag.Update() || tag.Delete()) && tag.RowsAffected() > 0 {
+					return fmt.Errorf("%s changed %d rows", sql, tag.RowsAffected())
+				}
+				if err == nil && tag.Select() {
+					var n int
+					if err := tx.QueryRow(ctx, sql).Scan(&n); err != nil {
+						return err
+					}
+					if n != 0 {
+						return fmt.Errorf("saw %d rows", n)
+					}
+				}
+				return err
+			})
+			switch db.Config().Guard {
+			case tenancy.GuardRole:
+				requirePgCode(t, err, "42501") // permission denied
+			case tenancy.GuardPolicy:
+				if err != nil {
+					requirePgCode(t, err, "42501") // row-level security WITH CHECK
+				}
+			}
+		}
+
+		// A's row is untouched, and under A's scope the unqualified table
+		// is A's.
+		labels, err := tenancy.Rows(actx, db, pgx.RowTo[string], "SELECT label FROM items ORDER BY id")
+		require.NoError(t, err)
+		require.Equal(t, []string{"secret of a"}, labels)
+		labels, err = tenancy.Rows(bctx, db, pgx.RowTo[string], "SELECT label FROM items ORDER BY id")
+		require.NoError(t, err)
+		require.Equal(t, []string{"b's own"}, labels)
+	})
+}
+
+// TestGuessedIDs reads A's ids through B's scope with the unqualified table:
+// B's schema answers, so A's ids are simply absent.
+func TestGuessedIDs(t *testing.T) {
+	t.Parallel()
+	forGuards(t, func(t *testing.T, db *tenancy.DB) {
+		ctx := context.Background()
+		a := tenancytest.NewTenant(t, db)
+		b := tenancytest.NewTenant(t, db)
+		aID := insertItem(t, db, tenancy.WithTenant(ctx, a), "a")
+
+		_, err := tenancy.Row(tenancy.WithTenant(ctx, b), db, pgx.RowTo[string],
+			"SELECT label FROM items WHERE id = $1", aID)
+		require.ErrorIs(t, err, pgx.ErrNoRows)
+	})
+}
+
+func TestNoTenantFailsClosed(t *testing.T) {
+	t.Parallel()
+	db := openDB(t, tenancy.GuardRole)
+	ctx := context.Background()
+
+	err := db.InTenant(ctx, func(context.Context, pgx.Tx) error { return nil })
+	require.ErrorIs(t, err, tenancy.ErrNoTenant)
+	_, err = tenancy.Rows(ctx, db, pgx.RowTo[int], "SELECT 1")
+	require.ErrorIs(t, err, tenancy.ErrNoTenant)
+
+	// A tenant whose schema is not a valid name never reaches SQL.
+	bad := tenancy.WithTenant(ctx, &tenancy.Tenant{ID: 1, Schema: `x"; DROP SCHEMA public; --`})
+	require.ErrorIs(t, db.InTenant(bad, func(context.Context, pgx.Tx) error { return nil }), tenancy.ErrInvalidSchema)
+
+	// The control plane cannot see tenant tables.
+	tenancytest.NewTenant(t, db)
+	err = db.Control(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, "SELECT count(*) FROM items")
+		return err
+	})
+	requirePgCode(t, err, "42P01") // undefined table
+}
+
+// TestTenantCannotReadRegistry checks that a tenant's scope does not reach
+// the partner registry, while the shared table granted to tenants is
+// readable.
+func TestTenantCannotReadRegistry(t *testing.T) {
+	t.Parallel()
+	db := openDB(t, tenancy.GuardRole)
+	ctx := tenancy.WithTenant(context.Background(), tenancytest.NewTenant(t, db))
+
+	_, err := tenancy.Rows(ctx, db, pgx.RowTo[string], "SELECT schema_name FROM public.tenants")
+	requirePgCode(t, err, "42501")
+	_, err = tenancy.Rows(ctx, db, pgx.RowTo[string], "SELECT schema_name FROM public.tenancy_schema_state")
+	requirePgCode(t, err, "42501")
+	kinds, err := tenancy.Rows(ctx, db, pgx.RowTo[string], "SELECT name FROM kinds ORDER BY id")
+	require.NoError(t, err)
+	require.Equal(t, []string{"plain", "fancy"}, kinds)
+}
+
+func TestTenantVisibleInPgStatActivity(t *testing.T) {
+	t.Parallel()
+	forGuards(t, func(t *testing.T, db *tenancy.DB) {
+		a := tenancytest.NewTenant(t, db)
+		ctx := tenancy.WithTenant(context.Background(), a)
+		var app, setting string
+		err := db.InTenant(ctx, func(ctx context.Context, tx pgx.Tx) error {
+			return tx.QueryRow(ctx, `
+				SELECT application_name, current_setting('tenancy.tenant')
+				FROM pg_stat_activity WHERE pid = pg_backend_pid()`).Scan(&app, &setting)
+		})
+		require.NoError(t, err)
+		require.Equal(t, "tenancy:"+a.Schema, app)
+		require.Equal(t, a.Schema, setting)
+	})
+}
+
+// TestReadErrorLeavesConnectionClean makes the one-round-trip read fail in
+// the middle of its pipeline and checks the connection comes back usable
+// and unscoped.
+func TestReadErrorLeavesConnectionClean(t *testing.T) {
+	t.Parallel()
+	db := openDB(t, tenancy.GuardRole)
+	ctx := tenancy.WithTenant(context.Background(), tenancytest.NewTenant(t, db))
+	for range 20 {
+		_, err := tenancy.Rows(ctx, db, pgx.RowTo[int], "SELECT 1/0")
+		requirePgCode(t, err, "22012")
+	}
+	n, err := tenancy.Row(ctx, db, pgx.RowTo[int], "SELECT 41 + 1")
+	require.NoError(t, err)
+	require.Equal(t, 42, n)
+	requireCleanPool(t, db)
+}
+
+// requireCleanPool checks every idle connection of the serving pool: no
+// tenant search path, role, setting or application name may remain.
+func requireCleanPool(t *testing.T, db *tenancy.DB) {
+	t.Helper()
+	ctx := context.Background()
+	pool := db.ServePool()
+	conns := make([]interface{ Release() }, 0)
+	defer func() {
+		for _, c := range conns {
+			c.Release()
+		}
+	}()
+	for range pool.Stat().TotalConns() {
+		c, err := pool.Acquire(ctx)
+		require.NoError(t, err)
+		conns = append(conns, c)
+		var path, role, setting, app string
+		err = c.QueryRow(ctx, `SELECT current_setting('search_path'), current_user,
+			coalesce(current_setting('tenancy.tenant', true), ''), current_setting('application_name')`).
+			Scan(&path, &role, &setting, &app)
+		require.NoError(t, err)
+		require.Equal(t, `"$user", public`, path)
+		require.Equal(t, db.Config().ServingRole, role)
+		require.Empty(t, setting)
+		require.NotContains(t, app, "tenancy:")
+	}
+}
+
+// TestLeakStress runs many goroutines over a small pool, each doing scoped
+// writes and reads for random tenants, and checks that every result belongs
+// to the tenant it was asked for and that no connection keeps a scope.
+func TestLeakStress(t *testing.T) {
+	t.Parallel()
+	forGuards(t, func(t *testing.T, db *tenancy.DB) {
+		const tenants, workers, rounds = 6, 24, 40
+		ts := make([]*tenancy.Tenant, tenants)
+		for i := range ts {
+			ts[i] = tenancytest.NewTenant(t, db)
+		}
+
+		var wg sync.WaitGroup
+		errs := make(chan error, workers)
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for r := range rounds {
+					tn := ts[rand.IntN(tenants)]
+					ctx := tenancy.WithTenant(context.Background(), tn)
+					label := fmt.Sprintf("%s/%d/%d", tn.Schema, w, r)
+					if err := stressOnce(ctx, db, tn, label); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			require.NoError(t, err)
+		}
+		requireCleanPool(t, db)
+	})
+}
+
+func stressOnce(ctx context.Context, db *tenancy.DB, tn *tenancy.Tenant, label string) error {
+	err := db.InTenant(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		var schema string
+		err := tx.QueryRow(ctx,
+			"INSERT INTO items (kind_id, label) VALUES (2, $1) RETURNING current_schema()", label).Scan(&schema)
+		if err == nil && schema != tn.Schema {
+			return fmt.Errorf("insert for %s ran in %s", tn.Schema, schema)
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	labels, err := tenancy.Rows(ctx, db, pgx.RowTo[string], "SELECT label FROM items")
+	if err != nil {
+		return err
+	}
+	mine := false
+	for _, l := range labels {
+		if len(l) < len(tn.Schema) || l[:len(tn.Schema)] != tn.Schema {
+			return fmt.Errorf("tenant %s saw %q", tn.Schema, l)
+		}
+		mine = mine || l == label
+	}
+	if !mine {
+		return fmt.Errorf("tenant %s did not see its own row %q", tn.Schema, label)
+	}
+	marks, err := tenancy.Rows(ctx, db, pgx.RowTo[string], "SELECT tenant FROM marks")
+	if err != nil {
+		return err
+	}
+	if len(marks) != 1 || marks[0] != tn.Schema {
+		return fmt.Errorf("tenant %s saw marks %v", tn.Schema, marks)
+	}
+	return nil
+}
+
+// TestTenantShareOfPool holds all of one tenant's slots and checks that its
+// next call fails with ErrTenantBusy while another tenant is served.
+func TestTenantShareOfPool(t *testing.T) {
+	t.Parallel()
+	db := openDB(t, tenancy.GuardRole)
+	a := tenancytest.NewTenant(t, db)
+	b := tenancytest.NewTenant(t, db)
+	actx, cancel := context.WithCancel(tenancy.WithTenant(context.Background(), a))
+	defer cancel()
+
+	limit := db.Config().MaxConnsPerTenant
+	held := make(chan struct{})
+	var wg sync.WaitGroup
+	for range limit {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			db.InTenant(actx, func(ctx context.Context, tx pgx.Tx) error {
+				held <- struct{}{}
+				<-ctx.Done()
+				return ctx.Err()
+			})
+		}()
+	}
+	for range limit {
+		<-held
+	}
+
+	short, stop := context.WithTimeout(actx, 0)
+	defer stop()
+	_, err := tenancy.Rows(short, db, pgx.RowTo[int], "SELECT 1")
+	require.Error(t, err)
+
+	n, err := tenancy.Row(tenancy.WithTenant(context.Background(), b), db, pgx.RowTo[int], "SELECT 1")
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	cancel()
+	wg.Wait()
+}

@@ -1,0 +1,95 @@
+package tenancy
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// MaxConnUses is how many times a pooled connection is handed out before it
+// is closed. Every backend that touched a tenant schema keeps that schema's
+// catalog entries in memory; with thousands of schemas a long-lived backend
+// grows without bound, so connections are recycled by use as well as by age.
+const MaxConnUses = 5000
+
+const usesKey = "tenancy.uses"
+
+// TunePool sets what a pool serving tenants needs:
+//
+//   - Statements run in pgx's exec mode (extended protocol, unnamed
+//     statements, no client-side statement cache). The same SQL text names
+//     a different table in every tenant schema, and tenants may sit on
+//     different migration versions while a deploy rolls; cached prepared
+//     statements would then fail with "cached plan must not change result
+//     type" or decode rows with a stale description. Exec mode keeps one
+//     round trip per statement and works behind PgBouncer in transaction
+//     mode.
+//   - Connections are recycled after 30 minutes (with jitter) or
+//     MaxConnUses uses, and closed after 5 idle minutes, so the per-backend
+//     catalog cache stays bounded.
+//
+// Call it on a config before pgxpool.NewWithConfig; fields set afterwards
+// win.
+func TunePool(cfg *pgxpool.Config) {
+	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
+	cfg.MaxConnLifetime = 30 * time.Minute
+	cfg.MaxConnLifetimeJitter = 5 * time.Minute
+	cfg.MaxConnIdleTime = 5 * time.Minute
+	cfg.AfterRelease = func(c *pgx.Conn) bool {
+		data := c.PgConn().CustomData()
+		n, _ := data[usesKey].(int)
+		data[usesKey] = n + 1
+		return n+1 < MaxConnUses
+	}
+}
+
+// Connect opens the two pools a DB needs and returns the DB, which then owns
+// them (see Close). serveURL must log in as cfg.ServingRole; adminURL as the
+// owner that provisions and migrates. poolSize caps the serving pool.
+func Connect(ctx context.Context, cfg Config, serveURL, adminURL string, poolSize int32) (*DB, error) {
+	admin, err := openPool(ctx, adminURL, 4)
+	if err != nil {
+		return nil, fmt.Errorf("open admin pool: %w", err)
+	}
+	serve, err := openPool(ctx, serveURL, poolSize)
+	if err != nil {
+		admin.Close()
+		return nil, fmt.Errorf("open serving pool: %w", err)
+	}
+	db := New(cfg, serve, admin)
+	db.owned = true
+	return db, nil
+}
+
+func openPool(ctx context.Context, url string, size int32) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, err
+	}
+	TunePool(cfg)
+	if size > 0 {
+		cfg.MaxConns = size
+	}
+	p, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Ping(ctx); err != nil {
+		p.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// Close closes the pools if Connect opened them; a DB made with New leaves
+// its pools to the caller.
+func (db *DB) Close() {
+	if !db.owned {
+		return
+	}
+	db.serve.Close()
+	db.admin.Close()
+}
