@@ -46,9 +46,10 @@ func (db *DB) Config() Config { return db.cfg }
 func (db *DB) ServePool() *pgxpool.Pool { return db.serve }
 
 // prelude returns the transaction-local settings that scope a transaction
-// to t. Each element is one statement; schema and role names were validated
-// when the tenant was created and are quoted here all the same.
-func (db *DB) prelude(t *Tenant) []string {
+// to t, each one statement. Schema and role names were validated when the
+// tenant was created and are quoted all the same; extra settings from the
+// context are checked by name and passed as quoted literals.
+func (db *DB) prelude(ctx context.Context, t *Tenant) ([]string, error) {
 	s := []string{
 		"SET LOCAL search_path = " + quoteIdent(t.Schema) + ", public",
 		"SET LOCAL " + TenantSetting + " = " + quoteLiteral(t.Schema),
@@ -57,8 +58,18 @@ func (db *DB) prelude(t *Tenant) []string {
 	if db.cfg.Guard == GuardRole {
 		s = append(s, "SET LOCAL ROLE "+quoteIdent(db.cfg.TenantRole(t.Schema)))
 	}
-	return s
+	for _, st := range settingsFrom(ctx) {
+		if !validSettingName(st.Name) {
+			return nil, fmt.Errorf("scope setting %q: %w", st.Name, ErrInvalidSetting)
+		}
+		s = append(s, "SET LOCAL "+st.Name+" = "+quoteLiteral(st.Value))
+	}
+	return s, nil
 }
+
+// ErrInvalidSetting is returned when a scope setting's name is not a custom
+// setting of the form prefix.name, or uses the reserved tenancy prefix.
+var ErrInvalidSetting = errors.New("invalid scope setting")
 
 func (db *DB) scopedTenant(ctx context.Context) (*Tenant, error) {
 	t, err := tenantFrom(ctx)
@@ -89,8 +100,12 @@ func (db *DB) InTenant(ctx context.Context, fn func(ctx context.Context, tx pgx.
 	}
 	defer release()
 
+	prelude, err := db.prelude(ctx, t)
+	if err != nil {
+		return err
+	}
 	// The BEGIN and the settings travel as one simple-protocol message.
-	begin := "BEGIN; " + strings.Join(db.prelude(t), "; ")
+	begin := "BEGIN; " + strings.Join(prelude, "; ")
 	return pgx.BeginTxFunc(ctx, db.serve, pgx.TxOptions{BeginQuery: begin}, func(tx pgx.Tx) error {
 		return fn(ctx, tx)
 	})
@@ -102,6 +117,10 @@ func (db *DB) InTenant(ctx context.Context, fn func(ctx context.Context, tx pgx.
 // round trip. scan must read the rows it needs and not keep them.
 func (db *DB) Read(ctx context.Context, scan func(pgx.Rows) error, sql string, args ...any) error {
 	t, err := db.scopedTenant(ctx)
+	if err != nil {
+		return err
+	}
+	prelude, err := db.prelude(ctx, t)
 	if err != nil {
 		return err
 	}
@@ -119,7 +138,7 @@ func (db *DB) Read(ctx context.Context, scan func(pgx.Rows) error, sql string, a
 
 	b := &pgx.Batch{}
 	b.Queue("BEGIN READ ONLY")
-	for _, s := range db.prelude(t) {
+	for _, s := range prelude {
 		b.Queue(s)
 	}
 	b.Queue(sql, args...)

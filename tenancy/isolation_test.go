@@ -320,3 +320,23 @@ func TestTenantShareOfPool(t *testing.T) {
 	cancel()
 	wg.Wait()
 }
+
+func TestScopeSettings(t *testing.T) {
+	t.Parallel()
+	db := openDB(t, tenancy.GuardRole)
+	ctx := tenancy.WithTenant(context.Background(), tenancytest.NewTenant(t, db))
+
+	sctx := tenancy.WithSettings(ctx, tenancy.Setting{Name: "app.user_id", Value: "42"},
+		tenancy.Setting{Name: "app.note", Value: "it's; fine"})
+	got, err := tenancy.Rows(sctx, db, pgx.RowTo[string],
+		"SELECT current_setting('app.user_id') UNION ALL SELECT current_setting('app.note')")
+	require.NoError(t, err)
+	require.Equal(t, []string{"42", "it's; fine"}, got)
+
+	for _, name := range []string{"search_path", "role", "tenancy.tenant", "app.x; DROP TABLE items", "App.x", "app."} {
+		bad := tenancy.WithSettings(ctx, tenancy.Setting{Name: name, Value: "x"})
+		_, err := tenancy.Rows(bad, db, pgx.RowTo[int], "SELECT 1")
+		require.ErrorIs(t, err, tenancy.ErrInvalidSetting, name)
+		require.ErrorIs(t, db.InTenant(bad, func(context.Context, pgx.Tx) error { return nil }), tenancy.ErrInvalidSetting)
+	}
+}

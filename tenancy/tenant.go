@@ -3,6 +3,7 @@ package tenancy
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -50,4 +51,49 @@ func tenantFrom(ctx context.Context) (*Tenant, error) {
 		return nil, ErrNoTenant
 	}
 	return t, nil
+}
+
+// Setting is an extra transaction-local setting for a tenant scope, such as
+// the acting user that the application's row-level security policies read.
+type Setting struct {
+	Name  string // a custom setting: two lowercase identifiers joined by a dot
+	Value string
+}
+
+type settingsKey struct{}
+
+// WithSettings returns a copy of ctx whose tenant scopes also set these
+// transaction-local settings, after the tenant's own. Settings accumulate;
+// a later one with the same name wins. Names are checked when the scope
+// opens: a malformed name fails the call.
+func WithSettings(ctx context.Context, settings ...Setting) context.Context {
+	prev, _ := ctx.Value(settingsKey{}).([]Setting)
+	all := append(append([]Setting(nil), prev...), settings...)
+	return context.WithValue(ctx, settingsKey{}, all)
+}
+
+func settingsFrom(ctx context.Context) []Setting {
+	s, _ := ctx.Value(settingsKey{}).([]Setting)
+	return s
+}
+
+// validSettingName accepts custom settings only (prefix.name), so that a
+// scope can never change the search path, role or tenant it set itself.
+func validSettingName(name string) bool {
+	prefix, rest, ok := strings.Cut(name, ".")
+	if !ok || prefix == "tenancy" {
+		return false
+	}
+	for _, part := range []string{prefix, rest} {
+		if part == "" || len(part) > maxIdentifier || part[0] < 'a' || part[0] > 'z' {
+			return false
+		}
+		for i := 0; i < len(part); i++ {
+			c := part[i]
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
 }

@@ -1,0 +1,129 @@
+// Command xatbench runs XAT's benchmarks on a throwaway local PostgreSQL
+// and prints a Markdown report. See docs/benchmarks.md for the latest
+// figures and how they were produced.
+//
+//	go run ./cmd/xatbench tenancy [-tenants 1000] [-mem-tenants 5000] [-noop-tenants 10000]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"time"
+
+	"github.com/xatlabs/xat/internal/bench"
+	"github.com/xatlabs/xat/migrations"
+	"github.com/xatlabs/xat/tenancy"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "xatbench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("usage: xatbench tenancy|migrate-child [flags]")
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	switch args[0] {
+	case "tenancy":
+		return runTenancy(ctx, log, args[1:])
+	case "migrate-child":
+		return migrateChild(ctx, log, args[1:])
+	}
+	return fmt.Errorf("unknown benchmark %q", args[0])
+}
+
+func runTenancy(ctx context.Context, log *slog.Logger, args []string) error {
+	fs := flag.NewFlagSet("tenancy", flag.ContinueOnError)
+	o := bench.TenancyOptions{}
+	fs.IntVar(&o.Tenants, "tenants", 1000, "tenants to provision, migrate and read")
+	fs.IntVar(&o.MemTenants, "mem-tenants", 5000, "tenants for the second migrator memory figure")
+	fs.IntVar(&o.NoopTenants, "noop-tenants", 10000, "tenants for the nothing-pending migration run")
+	fs.DurationVar(&o.ReadFor, "read-for", 3*time.Second, "length of each read round")
+	fs.IntVar(&o.Clients, "clients", 4, "concurrent readers")
+	out := fs.String("out", "", "also write the report to this file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	o.Self = self
+
+	e, err := bench.Setup(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+
+	var w io.Writer = os.Stdout
+	if *out != "" {
+		f, err := os.Create(*out)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		w = io.MultiWriter(os.Stdout, f)
+	}
+	fmt.Fprintf(w, "# Tenancy benchmark\n\nCommand: `go run ./cmd/xatbench tenancy %s`  \nRun: %s, PostgreSQL from %s, fsync on.\n\n",
+		join(args), time.Now().UTC().Format(time.RFC3339), e.Cluster.BinDir())
+	return bench.Tenancy(ctx, e, o, w)
+}
+
+func join(args []string) string {
+	s := ""
+	for i, a := range args {
+		if i > 0 {
+			s += " "
+		}
+		s += a
+	}
+	return s
+}
+
+// migrateChild is the migrator run in its own process, so that its peak
+// memory can be read from the parent.
+func migrateChild(ctx context.Context, log *slog.Logger, args []string) error {
+	fs := flag.NewFlagSet("migrate-child", flag.ContinueOnError)
+	admin := fs.String("admin", "", "admin connection string")
+	serve := fs.String("serve", "", "serving connection string")
+	version := fs.Int("version", 0, "tenant version to migrate to")
+	parallel := fs.Int("parallel", 1, "tenants migrated at once")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	shared, err := migrations.Shared()
+	if err != nil {
+		return err
+	}
+	tenant, err := migrations.Tenant()
+	if err != nil {
+		return err
+	}
+	for v := len(tenant) + 1; v <= *version; v++ {
+		tenant = append(tenant, bench.BenchMigration(v))
+	}
+	cfg := tenancy.Config{SchemaPrefix: "tenant_", RolePrefix: "xb_", SharedMigrations: shared, TenantMigrations: tenant, Logger: log}
+	db, err := tenancy.Connect(ctx, cfg, *serve, *admin, 4)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	rep, err := db.Migrate(ctx, tenancy.MigrateOptions{Parallel: *parallel})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "migrated %d tenants to %d\n", rep.Applied, *version)
+	return nil
+}
