@@ -364,3 +364,24 @@ func (db *DB) ForEachTenant(ctx context.Context, parallel int, fn func(ctx conte
 	}
 	return errors.Join(errs...)
 }
+
+// MigrationsCurrent reports, in one query, whether public and every tenant
+// schema are at the latest versions of this program's sets, with no failure
+// recorded. Readiness probes call it.
+func (db *DB) MigrationsCurrent(ctx context.Context) (bool, error) {
+	var behind bool
+	err := db.serve.QueryRow(ctx, `
+		SELECT EXISTS (
+		    SELECT 1 FROM public.tenants t
+		    LEFT JOIN public.tenancy_schema_state s
+		           ON s.schema_name = t.schema_name AND s.component = 'tenant'
+		    WHERE coalesce(s.version, 0) < $1 OR s.last_error IS NOT NULL)
+		OR $2 > 0 AND NOT EXISTS (
+		    SELECT 1 FROM public.tenancy_schema_state
+		    WHERE schema_name = 'public' AND component = 'shared' AND version >= $2)`,
+		latest(db.cfg.TenantMigrations), latest(db.cfg.SharedMigrations)).Scan(&behind)
+	if err != nil {
+		return false, fmt.Errorf("check migrations: %w", err)
+	}
+	return !behind, nil
+}

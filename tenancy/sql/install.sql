@@ -88,4 +88,4 @@ END $$;
 REVOKE ALL ON FUNCTION public.tenancy_secure_schema(text, text) FROM PUBLIC;
 
 GRANT USAGE ON SCHEMA public TO {{serving}}, {{tenants}};
-GRANT SELECT ON public.tenants, public.domains TO {{serving}};
+GRANT SELECT ON public.tenants, public.domains, public.tenancy_schema_state TO {{serving}};
