@@ -36,7 +36,7 @@ func TestAudit(t *testing.T) {
 	serving := pgx.Identifier{db.Config().ServingRole}.Sanitize()
 
 	tests := []struct {
-		name, tamper, undo string
+		name, tamper, undo  string
 		check, schema, says string
 	}{
 		{"cross grant", "GRANT SELECT ON " + aItems + " TO " + bRole, "REVOKE SELECT ON " + aItems + " FROM " + bRole,

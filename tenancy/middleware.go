@@ -69,17 +69,21 @@ func (rs *Resolver) Middleware(opts MiddlewareOptions) func(http.Handler) http.H
 		opts.WriteError = WriteJSONError
 	}
 	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			rs.serve(w, r, next, &opts)
-		})
+		return &middleware{rs: rs, opts: opts, next: next}
 	}
 }
 
-func (rs *Resolver) serve(w http.ResponseWriter, r *http.Request, next http.Handler, opts *MiddlewareOptions) {
-	host, forwarded := hostOf(r, opts.TrustedProxies)
-	res, err := rs.Resolve(r.Context(), host)
+type middleware struct {
+	rs   *Resolver
+	opts MiddlewareOptions
+	next http.Handler
+}
+
+func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	host, forwarded := hostOf(r, m.opts.TrustedProxies)
+	res, err := m.rs.Resolve(r.Context(), host)
 	if err != nil {
-		rs.refuse(w, r, opts, err, CodeUnknownHost, res.Tenant)
+		m.refuse(w, r, err, CodeUnknownHost, res.Tenant)
 		return
 	}
 	if forwarded {
@@ -89,29 +93,29 @@ func (rs *Resolver) serve(w http.ResponseWriter, r *http.Request, next http.Hand
 
 	ctx := r.Context()
 	switch {
-	case res.Public && opts.PathPrefix && underTenantPath(r.URL.Path):
-		rs.servePath(w, r, next, opts)
+	case res.Public && m.opts.PathPrefix && underTenantPath(r.URL.Path):
+		m.servePath(w, r)
 	case res.Public:
 		// A tenant put in the context upstream must not survive here.
 		ctx = WithTenant(ctx, nil)
-		next.ServeHTTP(w, r.WithContext(withRoute(ctx, route{public: true})))
+		m.next.ServeHTTP(w, r.WithContext(withRoute(ctx, route{public: true})))
 	default:
 		ctx = WithTenant(ctx, res.Tenant)
-		next.ServeHTTP(w, r.WithContext(withRoute(ctx, route{})))
+		m.next.ServeHTTP(w, r.WithContext(withRoute(ctx, route{})))
 	}
 }
 
 // servePath serves a /t/<schema>/... request on a public host as the
 // tenant's, with the prefix cut from the path.
-func (rs *Resolver) servePath(w http.ResponseWriter, r *http.Request, next http.Handler, opts *MiddlewareOptions) {
+func (m *middleware) servePath(w http.ResponseWriter, r *http.Request) {
 	schema, path, rawPath, ok := splitTenantPath(r.URL)
 	if !ok {
-		rs.refuse(w, r, opts, ErrTenantNotFound, CodeUnknownTenant, nil)
+		m.refuse(w, r, ErrTenantNotFound, CodeUnknownTenant, nil)
 		return
 	}
-	t, err := rs.ResolveSchema(r.Context(), schema)
+	t, err := m.rs.ResolveSchema(r.Context(), schema)
 	if err != nil {
-		rs.refuse(w, r, opts, err, CodeUnknownTenant, t)
+		m.refuse(w, r, err, CodeUnknownTenant, t)
 		return
 	}
 
@@ -121,37 +125,44 @@ func (rs *Resolver) servePath(w http.ResponseWriter, r *http.Request, next http.
 	u := *r.URL
 	u.Path, u.RawPath = path, rawPath
 	r2.URL = &u
-	next.ServeHTTP(w, r2)
+	m.next.ServeHTTP(w, r2)
 }
 
-// refuse answers a request whose tenant could not be resolved.
-// notFound is the code for an unknown tenant; t, when set, is the tenant
-// that was refused.
-func (rs *Resolver) refuse(w http.ResponseWriter, r *http.Request, opts *MiddlewareOptions, err error, notFound string, t *Tenant) {
+// refusals holds the message sent with each code.
+var refusals = map[string]string{
+	CodeBadHost:        "the request's host is not a valid host name",
+	CodeUnknownHost:    "no tenant is served at this host",
+	CodeUnknownTenant:  "no tenant is served at this path",
+	CodeTenantInactive: "tenant is inactive",
+	CodeInternal:       "internal error",
+}
+
+// refuse answers a request whose tenant could not be resolved. notFound
+// is the code for an unknown tenant; t, when set, is the refused tenant.
+func (m *middleware) refuse(w http.ResponseWriter, r *http.Request, err error, notFound string, t *Tenant) {
+	status, code := http.StatusInternalServerError, CodeInternal
+	switch {
+	case errors.Is(err, ErrMalformedHost):
+		status, code = http.StatusBadRequest, CodeBadHost
+	case errors.Is(err, ErrTenantNotFound):
+		status, code = http.StatusNotFound, notFound
+	case errors.Is(err, ErrTenantInactive):
+		status, code = http.StatusForbidden, CodeTenantInactive
+	}
+
 	ctx := r.Context()
 	attrs := []slog.Attr{slog.String("error", err.Error())}
 	if t != nil {
 		attrs = append(attrs, slog.Int64("tenant_id", t.ID))
 	}
-
 	switch {
-	case errors.Is(err, ErrMalformedHost):
-		opts.WriteError(w, r, http.StatusBadRequest, CodeBadHost, "the request's host is not a valid host name")
-	case errors.Is(err, ErrTenantNotFound) && notFound == CodeUnknownTenant:
-		opts.WriteError(w, r, http.StatusNotFound, notFound, "no tenant is served at this path")
-	case errors.Is(err, ErrTenantNotFound):
-		opts.WriteError(w, r, http.StatusNotFound, notFound, "no tenant is served at this host")
-	case errors.Is(err, ErrTenantInactive):
-		opts.WriteError(w, r, http.StatusForbidden, CodeTenantInactive, "tenant is inactive")
-	default:
-		// A request whose client went away is not a server failure.
-		if ctx.Err() == nil {
-			rs.log.LogAttrs(ctx, slog.LevelError, "Tenant resolution failed", attrs...)
-		}
-		opts.WriteError(w, r, http.StatusInternalServerError, CodeInternal, "internal error")
-		return
+	case status != http.StatusInternalServerError:
+		m.rs.log.LogAttrs(ctx, slog.LevelDebug, "Request refused by tenant resolution", attrs...)
+	case ctx.Err() == nil:
+		// Not logged when the client went away: that is no server failure.
+		m.rs.log.LogAttrs(ctx, slog.LevelError, "Tenant resolution failed", attrs...)
 	}
-	rs.log.LogAttrs(ctx, slog.LevelDebug, "Request refused by tenant resolution", attrs...)
+	m.opts.WriteError(w, r, status, code, refusals[code])
 }
 
 // hostOf returns the host r names and whether it came from a trusted
@@ -193,7 +204,8 @@ func trustedPeer(remoteAddr string, trusted []netip.Prefix) bool {
 // underTenantPath reports whether a decoded path is reserved for tenants
 // in path-prefix mode.
 func underTenantPath(path string) bool {
-	return path == strings.TrimSuffix(TenantPathPrefix, "/") || strings.HasPrefix(path, TenantPathPrefix)
+	return strings.HasPrefix(path, TenantPathPrefix) ||
+		path == strings.TrimSuffix(TenantPathPrefix, "/")
 }
 
 // splitTenantPath cuts /t/<schema> from u's path. It works on the escaped

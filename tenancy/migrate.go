@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -30,8 +29,10 @@ type MigrateOptions struct {
 	DryRun bool
 
 	// Progress, when set, is called after each tenant with the number of
-	// tenants done (applied or failed) and the number pending in this run.
-	Progress func(done, total int)
+	// tenants done (applied or failed), how many of those failed, and the
+	// number pending in this run. Calls may come from several goroutines
+	// but never at once.
+	Progress func(done, failed, total int)
 }
 
 // SchemaError is the failure of one schema's migration.
@@ -235,7 +236,7 @@ func (db *DB) migrateTenants(ctx context.Context, pending []SchemaState, opts Mi
 	work := make(chan SchemaState)
 	var (
 		mu   sync.Mutex
-		done atomic.Int64
+		done int
 		wg   sync.WaitGroup
 	)
 	for range parallel {
@@ -250,10 +251,11 @@ func (db *DB) migrateTenants(ctx context.Context, pending []SchemaState, opts Mi
 				} else {
 					rep.Applied++
 				}
-				mu.Unlock()
 				if opts.Progress != nil {
-					opts.Progress(int(done.Add(1)), len(pending))
+					done++
+					opts.Progress(done, len(rep.Failed), len(pending))
 				}
+				mu.Unlock()
 			}
 		}()
 	}
@@ -384,4 +386,17 @@ func (db *DB) MigrationsCurrent(ctx context.Context) (bool, error) {
 		return false, fmt.Errorf("check migrations: %w", err)
 	}
 	return !behind, nil
+}
+
+// SchemaStatus returns the tenant migration state of one schema, or
+// ErrTenantNotFound when no tenant has that schema.
+func (db *DB) SchemaStatus(ctx context.Context, schema string) (SchemaState, error) {
+	states, err := db.tenantStates(ctx, []string{schema}, false)
+	if err != nil {
+		return SchemaState{}, err
+	}
+	if len(states) == 0 {
+		return SchemaState{}, fmt.Errorf("schema %s: %w", schema, ErrTenantNotFound)
+	}
+	return states[0], nil
 }

@@ -46,7 +46,7 @@ func TestMigrateFailureIsolation(t *testing.T) {
 	next := withTenantSet(db, v3)
 
 	var progress []int
-	rep, err := next.Migrate(ctx, tenancy.MigrateOptions{Tenant: true, Parallel: 2, Progress: func(done, total int) {
+	rep, err := next.Migrate(ctx, tenancy.MigrateOptions{Tenant: true, Parallel: 2, Progress: func(done, failed, total int) {
 		progress = append(progress, done)
 	}})
 	require.ErrorIs(t, err, tenancy.ErrMigrationsFailed)

@@ -63,6 +63,8 @@ func ValidateSchemaName(name, prefix string) error {
 		return bad("must not start with pg_")
 	case prefix != "" && !strings.HasPrefix(name, prefix):
 		return bad(fmt.Sprintf("must start with %q", prefix))
+	case prefix != "" && name == prefix:
+		return bad(fmt.Sprintf("must have a name after the prefix %q", prefix))
 	case name[0] < 'a' || name[0] > 'z':
 		return bad("must start with a lowercase letter")
 	}

@@ -35,6 +35,7 @@ func TestValidateSchemaName(t *testing.T) {
 		{"acmé", "", false},
 		{"acme\x00", "", false},
 		{"acme", "tenant_", false},
+		{"tenant_", "tenant_", false},
 	}
 	for _, tt := range tests {
 		err := ValidateSchemaName(tt.name, tt.prefix)

@@ -48,13 +48,17 @@ func TunePool(cfg *pgxpool.Config) {
 
 // Connect opens the two pools a DB needs and returns the DB, which then owns
 // them (see Close). serveURL must log in as cfg.ServingRole; adminURL as the
-// owner that provisions and migrates. poolSize caps the serving pool.
+// owner that provisions and migrates. poolSize caps the serving pool. Only
+// the admin connection is checked here, so Connect works on a database that
+// Migrate has yet to install; CheckServing verifies the serving side.
 func Connect(ctx context.Context, cfg Config, serveURL, adminURL string, poolSize int32) (*DB, error) {
-	admin, err := openPool(ctx, adminURL, 4)
+	admin, err := openPool(ctx, adminURL, 4, true)
 	if err != nil {
 		return nil, fmt.Errorf("open admin pool: %w", err)
 	}
-	serve, err := openPool(ctx, serveURL, poolSize)
+	// The serving pool is not pinged: on a fresh database its role exists
+	// only once Install (or Migrate) has run through the admin pool.
+	serve, err := openPool(ctx, serveURL, poolSize, false)
 	if err != nil {
 		admin.Close()
 		return nil, fmt.Errorf("open serving pool: %w", err)
@@ -64,7 +68,7 @@ func Connect(ctx context.Context, cfg Config, serveURL, adminURL string, poolSiz
 	return db, nil
 }
 
-func openPool(ctx context.Context, url string, size int32) (*pgxpool.Pool, error) {
+func openPool(ctx context.Context, url string, size int32, ping bool) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, err
@@ -76,6 +80,9 @@ func openPool(ctx context.Context, url string, size int32) (*pgxpool.Pool, error
 	p, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, err
+	}
+	if !ping {
+		return p, nil
 	}
 	if err := p.Ping(ctx); err != nil {
 		p.Close()

@@ -90,6 +90,9 @@ type flight struct {
 	err    error
 }
 
+// fetchFunc asks the registry for one answer.
+type fetchFunc func(context.Context) (*Tenant, error)
+
 // lookupTimeout bounds a registry query. The query runs detached from the
 // request that started it, so that one caller giving up does not fail the
 // others waiting for the same answer.
@@ -150,7 +153,8 @@ func (rs *Resolver) Resolve(ctx context.Context, host string) (Resolution, error
 		return Resolution{}, fmt.Errorf("%w: %w", ErrMalformedHost, err)
 	}
 
-	t, err := rs.lookup(ctx, cacheKey{name: h}, func(ctx context.Context) (*Tenant, error) {
+	k := cacheKey{name: h}
+	t, err := rs.lookup(ctx, k, func(ctx context.Context) (*Tenant, error) {
 		return rs.db.TenantByDomain(ctx, h)
 	})
 	if err != nil {
@@ -171,7 +175,8 @@ func (rs *Resolver) ResolveSchema(ctx context.Context, schema string) (*Tenant, 
 	if err := ValidateSchemaName(schema, rs.db.cfg.SchemaPrefix); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrTenantNotFound, err)
 	}
-	t, err := rs.lookup(ctx, cacheKey{bySchema: true, name: schema}, func(ctx context.Context) (*Tenant, error) {
+	k := cacheKey{bySchema: true, name: schema}
+	t, err := rs.lookup(ctx, k, func(ctx context.Context) (*Tenant, error) {
 		return rs.db.Tenant(ctx, schema)
 	})
 	if err != nil {
@@ -186,7 +191,7 @@ func (rs *Resolver) ResolveSchema(ctx context.Context, schema string) (*Tenant, 
 // lookup answers k from the cache or, on a miss, from fetch, sharing one
 // fetch among concurrent misses. It returns the caller's own copy of the
 // tenant, or ErrTenantNotFound.
-func (rs *Resolver) lookup(ctx context.Context, k cacheKey, fetch func(context.Context) (*Tenant, error)) (*Tenant, error) {
+func (rs *Resolver) lookup(ctx context.Context, k cacheKey, fetch fetchFunc) (*Tenant, error) {
 	rs.mu.Lock()
 	if e, ok := rs.cache.get(k); ok {
 		rs.mu.Unlock()
@@ -218,7 +223,7 @@ func (rs *Resolver) lookup(ctx context.Context, k cacheKey, fetch func(context.C
 
 // fly runs one registry query and caches its answer, unless the cache was
 // invalidated meanwhile: the answer may then predate the change.
-func (rs *Resolver) fly(ctx context.Context, k cacheKey, f *flight, gen uint64, fetch func(context.Context) (*Tenant, error)) {
+func (rs *Resolver) fly(ctx context.Context, k cacheKey, f *flight, gen uint64, fetch fetchFunc) {
 	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
 	defer cancel()
 	t, err := fetch(ctx)

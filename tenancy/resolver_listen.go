@@ -64,7 +64,7 @@ func (rs *Resolver) Listen(ctx context.Context, connString string) error {
 
 		// Jitter spreads the reconnects of many instances after a restart.
 		wait := delay/2 + rand.N(delay/2)
-		rs.log.WarnContext(ctx, "Registry listener disconnected; resolver cache cleared",
+		rs.log.WarnContext(ctx, "Registry listener failed; resolver cache cleared",
 			slog.String("error", err.Error()),
 			slog.Duration("retry_in", wait))
 		t := time.NewTimer(wait)

@@ -103,7 +103,10 @@ func (c *Client) Do(method, path string, body any) *Response {
 		c.tb.Fatalf("tenancytest.Client: path %q must start with /", path)
 	}
 
-	req := httptest.NewRequestWithContext(c.tb.Context(), method, "http://"+c.host+path, rd)
+	// An origin-form target, as a server receives from a client: the host
+	// travels in Host alone and the URL has none.
+	req := httptest.NewRequestWithContext(c.tb.Context(), method, path, rd)
+	req.Host = c.host
 	for k, v := range c.header {
 		req.Header[k] = append([]string(nil), v...)
 	}
