@@ -32,6 +32,22 @@
 // Shared tables are reached through Control, a separately named path that
 // sees public only.
 //
+// # Requests
+//
+// A Resolver maps a request's host to its tenant through a bounded
+// in-process cache; Listen keeps that cache honest across instances by
+// clearing it whenever the registry announces a change (the registry tables
+// notify on every write). Resolver.Middleware puts the tenant, or the
+// public marker, into the request context: unknown hosts get 404, malformed
+// ones 400 and inactive tenants 403, and nothing ever falls back to another
+// tenant or to public. With MiddlewareOptions.PathPrefix, public hosts also
+// serve tenants under /t/<schema>/, like django-tenants' subfolder mode;
+// cookies must then be scoped to BasePath.
+//
+//	res := tenancy.NewResolver(db, tenancy.ResolverConfig{PublicHosts: []string{"xat.example.com"}})
+//	go res.Listen(ctx, listenURL)
+//	handler := res.Middleware(tenancy.MiddlewareOptions{})(api)
+//
 // # Guards
 //
 // GuardRole (the default) runs tenant work under SET LOCAL ROLE to the

@@ -42,14 +42,17 @@ type MiddlewareOptions struct {
 	// host. Default off.
 	PathPrefix bool
 
-	// WriteError writes a refusal. Default WriteJSONError.
+	// WriteError writes a refusal with its status, code (one of the Code
+	// constants) and a short message for clients, which an application
+	// may reword by code. Default WriteJSONError.
 	WriteError func(w http.ResponseWriter, r *http.Request, status int, code, message string)
 }
 
 // Middleware returns HTTP middleware that resolves each request's tenant
 // and refuses requests that have none. The next handler finds the tenant
-// with FromContext, or IsPublic reports that the request came to a public
-// host; a request never carries both.
+// with FromContext, which is also where the application's loggers find it,
+// or IsPublic reports that the request came to a public host; a request
+// never carries both.
 //
 // The host is Request.Host, which net/http takes from the Host header or,
 // for an absolute-form request line ("GET http://a.example/ HTTP/1.1"),
@@ -139,7 +142,13 @@ var refusals = map[string]string{
 
 // refuse answers a request whose tenant could not be resolved. notFound
 // is the code for an unknown tenant; t, when set, is the refused tenant.
-func (m *middleware) refuse(w http.ResponseWriter, r *http.Request, err error, notFound string, t *Tenant) {
+func (m *middleware) refuse(
+	w http.ResponseWriter,
+	r *http.Request,
+	err error,
+	notFound string,
+	t *Tenant,
+) {
 	status, code := http.StatusInternalServerError, CodeInternal
 	switch {
 	case errors.Is(err, ErrMalformedHost):

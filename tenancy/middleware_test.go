@@ -65,7 +65,8 @@ type middlewareFixture struct {
 func setupMiddleware(t *testing.T, opts tenancy.MiddlewareOptions) *middlewareFixture {
 	t.Helper()
 	db := openDB(t, tenancy.GuardRole)
-	f := &middlewareFixture{db: db, a: tenancytest.NewTenant(t, db), b: tenancytest.NewTenant(t, db)}
+	f := &middlewareFixture{db: db}
+	f.a, f.b = tenancytest.NewTenant(t, db), tenancytest.NewTenant(t, db)
 	f.aHost, f.bHost = domainOf(t, db, f.a), domainOf(t, db, f.b)
 	rs := tenancy.NewResolver(db, tenancy.ResolverConfig{PublicHosts: []string{publicHost}})
 	f.handler = rs.Middleware(opts)(echo)
@@ -74,12 +75,12 @@ func setupMiddleware(t *testing.T, opts tenancy.MiddlewareOptions) *middlewareFi
 
 // get serves a GET with exactly this Host, which a client could not always
 // send, and returns the response.
-func get(h http.Handler, host, target string) *httptest.ResponseRecorder {
+func get(h http.Handler, host, target string) *tenancytest.Response {
 	req := httptest.NewRequest(http.MethodGet, target, nil)
 	req.Host = host
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
-	return rec
+	return &tenancytest.Response{Status: rec.Code, Header: rec.Header(), Body: rec.Body.Bytes()}
 }
 
 func decodeSeen(t *testing.T, resp *tenancytest.Response) seen {
@@ -91,14 +92,14 @@ func decodeSeen(t *testing.T, resp *tenancytest.Response) seen {
 }
 
 // requireRefused checks a refusal's status and JSON body.
-func requireRefused(t *testing.T, status int, code string, gotStatus int, header http.Header, body []byte) {
+func requireRefused(t *testing.T, resp *tenancytest.Response, status int, code string) {
 	t.Helper()
-	require.Equal(t, status, gotStatus, string(body))
-	require.Equal(t, "application/json; charset=utf-8", header.Get("Content-Type"))
+	require.Equal(t, status, resp.Status, string(resp.Body))
+	require.Equal(t, "application/json; charset=utf-8", resp.Header.Get("Content-Type"))
 	var e struct {
 		Error struct{ Code, Message string }
 	}
-	require.NoError(t, json.Unmarshal(body, &e), string(body))
+	resp.JSON(t, &e)
 	require.Equal(t, code, e.Error.Code)
 	require.NotEmpty(t, e.Error.Message)
 }
@@ -107,13 +108,15 @@ func TestMiddlewareRoutes(t *testing.T) {
 	t.Parallel()
 	f := setupMiddleware(t, tenancy.MiddlewareOptions{})
 
-	s := decodeSeen(t, tenancytest.NewClient(t, f.handler, f.aHost).Do(http.MethodGet, "/api/v1/me?x=1", nil))
+	client := func(host string) *tenancytest.Client { return tenancytest.NewClient(t, f.handler, host) }
+
+	s := decodeSeen(t, client(f.aHost).Do(http.MethodGet, "/api/v1/me?x=1", nil))
 	require.Equal(t, seen{Tenant: f.a.Schema, Host: f.aHost, Path: "/api/v1/me", Query: "x=1"}, s)
 
-	s = decodeSeen(t, tenancytest.NewClient(t, f.handler, strings.ToUpper(f.bHost)+".:8443").Do(http.MethodGet, "/", nil))
+	s = decodeSeen(t, client(strings.ToUpper(f.bHost)+".:8443").Do(http.MethodGet, "/", nil))
 	require.Equal(t, f.b.Schema, s.Tenant)
 
-	s = decodeSeen(t, tenancytest.NewClient(t, f.handler, publicHost+":8080").Do(http.MethodGet, "/healthz", nil))
+	s = decodeSeen(t, client(publicHost+":8080").Do(http.MethodGet, "/healthz", nil))
 	require.True(t, s.Public)
 	require.Empty(t, s.Tenant)
 }
@@ -140,8 +143,7 @@ func TestMiddlewareRefusals(t *testing.T) {
 		{domainOf(t, f.db, inactive), http.StatusForbidden, tenancy.CodeTenantInactive},
 	}
 	for _, tt := range tests {
-		rec := get(f.handler, tt.host, "/api/v1/me")
-		requireRefused(t, tt.status, tt.code, rec.Code, rec.Header(), rec.Body.Bytes())
+		requireRefused(t, get(f.handler, tt.host, "/api/v1/me"), tt.status, tt.code)
 	}
 }
 
@@ -154,9 +156,9 @@ func TestMiddlewareWriteError(t *testing.T) {
 			http.Error(w, "partner says no", status)
 		},
 	})
-	rec := get(f.handler, "unknown-"+randomName("")+".test", "/")
-	require.Equal(t, http.StatusNotFound, rec.Code)
-	require.Equal(t, "partner says no\n", rec.Body.String())
+	resp := get(f.handler, "unknown-"+randomName("")+".test", "/")
+	require.Equal(t, http.StatusNotFound, resp.Status)
+	require.Equal(t, "partner says no\n", string(resp.Body))
 	require.Equal(t, []string{"404 unknown_host"}, got)
 }
 
@@ -175,30 +177,32 @@ func TestMiddlewareForwardedHost(t *testing.T) {
 	// From a trusted peer its last value names the host, which the next
 	// handler then sees as the request's host.
 	proxy := client.WithRemoteAddr("10.1.2.3:40000")
-	s = decodeSeen(t, proxy.WithHeader("X-Forwarded-Host", f.aHost+", "+f.bHost).Do(http.MethodGet, "/", nil))
+	forwarded := proxy.WithHeader("X-Forwarded-Host", f.aHost+", "+f.bHost)
+	s = decodeSeen(t, forwarded.Do(http.MethodGet, "/", nil))
 	require.Equal(t, f.b.Schema, s.Tenant)
 	require.Equal(t, f.bHost, s.Host)
 
 	s = decodeSeen(t, proxy.Do(http.MethodGet, "/", nil))
 	require.Equal(t, f.a.Schema, s.Tenant, "without the header the Host header counts")
 
-	mapped := client.WithRemoteAddr("[::ffff:10.1.2.3]:40000").WithHeader("X-Forwarded-Host", f.bHost)
+	mapped := client.WithRemoteAddr("[::ffff:10.1.2.3]:40000").
+		WithHeader("X-Forwarded-Host", f.bHost)
 	require.Equal(t, f.b.Schema, decodeSeen(t, mapped.Do(http.MethodGet, "/", nil)).Tenant)
 
 	// Several header lines: the last line's last value.
-	req := httptest.NewRequest(http.MethodGet, "http://"+f.aHost+"/", nil)
+	req := httptest.NewRequest(http.MethodGet, "http://proxy.internal/", nil)
 	req.RemoteAddr = "10.9.9.9:1"
-	req.Header.Add("X-Forwarded-Host", f.bHost)
-	req.Header.Add("X-Forwarded-Host", "evil.test, "+f.aHost)
+	req.Header.Add("X-Forwarded-Host", f.aHost)
+	req.Header.Add("X-Forwarded-Host", "evil.test, "+f.bHost)
 	rec := httptest.NewRecorder()
 	f.handler.ServeHTTP(rec, req)
 	var got seen
-	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &got))
-	require.Equal(t, f.a.Schema, got.Tenant)
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &got), rec.Body.String())
+	require.Equal(t, f.b.Schema, got.Tenant)
 
 	// A trusted but empty value is a malformed host, not a fallback.
 	resp := proxy.WithHeader("X-Forwarded-Host", f.bHost+", ").Do(http.MethodGet, "/", nil)
-	requireRefused(t, http.StatusBadRequest, tenancy.CodeBadHost, resp.Status, resp.Header, resp.Body)
+	requireRefused(t, resp, http.StatusBadRequest, tenancy.CodeBadHost)
 }
 
 // rawRequest writes raw to a connection to srv and reads the response.
@@ -229,11 +233,16 @@ func TestMiddlewareTwoHostHeaders(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	status, _ := rawRequest(t, srv, "GET / HTTP/1.1\r\nHost: "+f.aHost+"\r\nConnection: close\r\n\r\n")
+	status, _ := rawRequest(t, srv, "GET / HTTP/1.1\r\n"+
+		"Host: "+f.aHost+"\r\n"+
+		"Connection: close\r\n\r\n")
 	require.Equal(t, http.StatusOK, status)
 	require.Equal(t, int32(1), calls.Load())
 
-	status, body := rawRequest(t, srv, "GET / HTTP/1.1\r\nHost: "+f.aHost+"\r\nHost: "+f.bHost+"\r\nConnection: close\r\n\r\n")
+	status, body := rawRequest(t, srv, "GET / HTTP/1.1\r\n"+
+		"Host: "+f.aHost+"\r\n"+
+		"Host: "+f.bHost+"\r\n"+
+		"Connection: close\r\n\r\n")
 	require.Equal(t, http.StatusBadRequest, status, string(body))
 	require.Equal(t, int32(1), calls.Load(), "the server refuses before any handler runs")
 }
@@ -247,16 +256,19 @@ func TestMiddlewareAbsoluteForm(t *testing.T) {
 	srv := httptest.NewServer(f.handler)
 	defer srv.Close()
 
-	status, body := rawRequest(t, srv,
-		"GET http://"+f.bHost+"/who?x=1 HTTP/1.1\r\nHost: "+f.aHost+"\r\nConnection: close\r\n\r\n")
+	status, body := rawRequest(t, srv, "GET http://"+f.bHost+"/who?x=1 HTTP/1.1\r\n"+
+		"Host: "+f.aHost+"\r\n"+
+		"Connection: close\r\n\r\n")
 	require.Equal(t, http.StatusOK, status, string(body))
 	var s seen
 	require.NoError(t, json.Unmarshal(body, &s))
-	require.Equal(t, seen{Tenant: f.b.Schema, Host: f.bHost, URLHost: f.bHost, Path: "/who", Query: "x=1"}, s)
+	want := seen{Tenant: f.b.Schema, Host: f.bHost, URLHost: f.bHost, Path: "/who", Query: "x=1"}
+	require.Equal(t, want, s)
 
 	// An unknown host in the URI is refused even with a valid Host header.
-	status, _ = rawRequest(t, srv,
-		"GET http://"+randomName("nobody-")+".test/ HTTP/1.1\r\nHost: "+f.aHost+"\r\nConnection: close\r\n\r\n")
+	status, _ = rawRequest(t, srv, "GET http://"+randomName("nobody-")+".test/ HTTP/1.1\r\n"+
+		"Host: "+f.aHost+"\r\n"+
+		"Connection: close\r\n\r\n")
 	require.Equal(t, http.StatusNotFound, status)
 }
 
@@ -271,7 +283,8 @@ func TestMiddlewarePathPrefix(t *testing.T) {
 
 	t.Run("rewrite", func(t *testing.T) {
 		s := decodeSeen(t, public.Do(http.MethodGet, base+"/api/v1/me?x=1", nil))
-		require.Equal(t, seen{Tenant: f.a.Schema, Host: publicHost, Path: "/api/v1/me", Query: "x=1", BasePath: base}, s)
+		want := seen{Tenant: f.a.Schema, Host: publicHost, Path: "/api/v1/me", Query: "x=1", BasePath: base}
+		require.Equal(t, want, s)
 
 		for _, p := range []string{base, base + "/"} {
 			s = decodeSeen(t, public.Do(http.MethodGet, p, nil))
@@ -301,8 +314,7 @@ func TestMiddlewarePathPrefix(t *testing.T) {
 			{"/t/" + inactive.Schema + "/x", http.StatusForbidden, tenancy.CodeTenantInactive},
 		}
 		for _, tt := range tests {
-			resp := public.Do(http.MethodGet, tt.path, nil)
-			requireRefused(t, tt.status, tt.code, resp.Status, resp.Header, resp.Body)
+			requireRefused(t, public.Do(http.MethodGet, tt.path, nil), tt.status, tt.code)
 		}
 	})
 
@@ -344,7 +356,10 @@ func TestMiddlewareConcurrent(t *testing.T) {
 	for _, tn := range tenants {
 		schemas[tn.ID] = tn.Schema
 	}
-	rs := tenancy.NewResolver(db, tenancy.ResolverConfig{CacheSize: 8, PublicHosts: []string{publicHost}})
+	rs := tenancy.NewResolver(db, tenancy.ResolverConfig{
+		CacheSize:   8,
+		PublicHosts: []string{publicHost},
+	})
 	handler := rs.Middleware(tenancy.MiddlewareOptions{})(echo)
 
 	const workers, rounds = 32, 100
@@ -354,15 +369,15 @@ func TestMiddlewareConcurrent(t *testing.T) {
 		wg.Go(func() {
 			for range rounds {
 				host, want := pickHost(hosts)
-				rec := get(handler, host, "/")
+				resp := get(handler, host, "/")
 				var s seen
-				json.Unmarshal(rec.Body.Bytes(), &s)
+				json.Unmarshal(resp.Body, &s)
 				switch {
-				case want == 0 && rec.Code != http.StatusNotFound:
-					errs <- fmt.Errorf("%s: want 404, got %d", host, rec.Code)
+				case want == 0 && resp.Status != http.StatusNotFound:
+					errs <- fmt.Errorf("%s: want 404, got %d", host, resp.Status)
 					return
-				case want != 0 && (rec.Code != http.StatusOK || s.Tenant != schemas[want]):
-					errs <- fmt.Errorf("%s: want %s, got %d %s", host, schemas[want], rec.Code, rec.Body)
+				case want != 0 && (resp.Status != http.StatusOK || s.Tenant != schemas[want]):
+					errs <- fmt.Errorf("%s: want %s, got %d %s", host, schemas[want], resp.Status, resp.Body)
 					return
 				}
 			}

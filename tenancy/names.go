@@ -86,6 +86,9 @@ func NormalizeHost(host string) string {
 		host = h
 	}
 	host = strings.TrimSuffix(host, ".")
+	if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
+		host = host[1 : len(host)-1]
+	}
 	return strings.ToLower(host)
 }
 

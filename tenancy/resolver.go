@@ -68,6 +68,10 @@ type ResolverStats struct {
 // misses for the same host share one query. Run Listen to keep the cache
 // current when the registry changes, from this process or any other.
 // A Resolver is safe for concurrent use.
+//
+// Negative answers spare the registry only repeated unknown hosts: a
+// client sending many distinct valid-looking hosts costs one registry query
+// per host, so rate limits belong in front of the middleware.
 type Resolver struct {
 	db     *DB
 	public map[string]bool

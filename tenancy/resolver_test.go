@@ -81,7 +81,8 @@ func TestResolverResolve(t *testing.T) {
 
 	t.Run("tenant", func(t *testing.T) {
 		upper := strings.ToUpper(domain)
-		for _, host := range []string{domain, upper, domain + ".", domain + ":8443", upper + ".:443", " " + domain} {
+		hosts := []string{domain, upper, domain + ".", domain + ":8443", upper + ".:443", " " + domain}
+		for _, host := range hosts {
 			res, err := rs.Resolve(ctx, host)
 			require.NoError(t, err, host)
 			require.False(t, res.Public)
@@ -92,7 +93,11 @@ func TestResolverResolve(t *testing.T) {
 	})
 
 	t.Run("public", func(t *testing.T) {
-		for _, host := range []string{"platform.test", "PLATFORM.test.:8080", "localhost:3000", "127.0.0.1", "127.0.0.1:8080", "[::1]:8080", "[::1]"} {
+		hosts := []string{
+			"platform.test", "PLATFORM.test.:8080", "localhost:3000",
+			"127.0.0.1", "127.0.0.1:8080", "[::1]:8080", "[::1]",
+		}
+		for _, host := range hosts {
 			res, err := rs.Resolve(ctx, host)
 			require.NoError(t, err, host)
 			require.True(t, res.Public, host)
@@ -255,8 +260,12 @@ func TestResolverListen(t *testing.T) {
 			}, waitFor, 10*time.Millisecond)
 		}
 	}
-	isTenant := func(res tenancy.Resolution, err error) bool { return err == nil && res.Tenant.ID == a.ID }
-	notFound := func(_ tenancy.Resolution, err error) bool { return errors.Is(err, tenancy.ErrTenantNotFound) }
+	isTenant := func(res tenancy.Resolution, err error) bool {
+		return err == nil && res.Tenant.ID == a.ID
+	}
+	is := func(target error) func(tenancy.Resolution, error) bool {
+		return func(_ tenancy.Resolution, err error) bool { return errors.Is(err, target) }
+	}
 
 	extra := randomName("extra-") + ".test"
 	for _, rs := range append(instances, deaf) {
@@ -267,15 +276,16 @@ func TestResolverListen(t *testing.T) {
 	require.NoError(t, db.AddDomain(ctx, a.Schema, extra, false))
 	eventually(extra, isTenant)
 	_, err := deaf.Resolve(ctx, extra)
-	require.ErrorIs(t, err, tenancy.ErrTenantNotFound, "the resolver that does not listen still has its cached answer")
+	require.ErrorIs(t, err, tenancy.ErrTenantNotFound,
+		"the resolver that does not listen still has its cached answer")
 
 	require.NoError(t, db.RemoveDomain(ctx, extra))
-	eventually(extra, notFound)
+	eventually(extra, is(tenancy.ErrTenantNotFound))
 
 	domain := domainOf(t, db, a)
 	_, err = db.SetActive(ctx, a.Schema, false)
 	require.NoError(t, err)
-	eventually(domain, func(_ tenancy.Resolution, err error) bool { return errors.Is(err, tenancy.ErrTenantInactive) })
+	eventually(domain, is(tenancy.ErrTenantInactive))
 	_, err = db.SetActive(ctx, a.Schema, true)
 	require.NoError(t, err)
 	eventually(domain, isTenant)

@@ -69,7 +69,8 @@ func TestClient(t *testing.T) {
 	require.Empty(t, got.Cookie)
 
 	// A reader is sent as it is.
-	c.WithHeader("Content-Type", "text/csv").Do(http.MethodPut, "/data", strings.NewReader("a,b\n")).JSON(t, &got)
+	csv := c.WithHeader("Content-Type", "text/csv")
+	csv.Do(http.MethodPut, "/data", strings.NewReader("a,b\n")).JSON(t, &got)
 	require.Equal(t, "a,b\n", got.Body)
 	require.Equal(t, "text/csv", got.ContentType)
 }
