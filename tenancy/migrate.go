@@ -281,7 +281,8 @@ func (db *DB) migrateTenant(ctx context.Context, schema string) error {
 		"; SET LOCAL statement_timeout = " + quoteLiteral(fmt.Sprintf("%dms", db.cfg.StatementTimeout.Milliseconds())) +
 		"; SET LOCAL search_path = " + quoteIdent(schema) + ", public" +
 		"; SET LOCAL " + TenantSetting + " = " + quoteLiteral(schema) +
-		"; SET LOCAL application_name = " + quoteLiteral(db.cfg.AppName+":migrate:"+schema)
+		"; SET LOCAL application_name = " + quoteLiteral(db.cfg.AppName+":migrate:"+schema) +
+		"; SELECT pg_advisory_xact_lock_shared(hashtextextended('tenancy.provision', 0))"
 	var from int
 	err := pgx.BeginTxFunc(ctx, db.admin, pgx.TxOptions{BeginQuery: begin}, func(tx pgx.Tx) error {
 		// The advisory lock serialises migrators per schema. The version is

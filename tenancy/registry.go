@@ -100,7 +100,8 @@ func (db *DB) CreateTenant(ctx context.Context, nt NewTenant) (*Tenant, error) {
 	var t *Tenant
 	begin := "BEGIN; SET LOCAL lock_timeout = " + quoteLiteral(db.cfg.LockTimeout.String()) +
 		"; SET LOCAL search_path = " + quoteIdent(nt.Schema) + ", public" +
-		"; SET LOCAL " + TenantSetting + " = " + quoteLiteral(nt.Schema)
+		"; SET LOCAL " + TenantSetting + " = " + quoteLiteral(nt.Schema) +
+		"; " + provisionLock
 	err := pgx.BeginTxFunc(ctx, db.admin, pgx.TxOptions{BeginQuery: begin}, func(tx pgx.Tx) error {
 		var err error
 		t, err = scanTenant(tx.QueryRow(ctx, `
@@ -125,6 +126,14 @@ func (db *DB) CreateTenant(ctx context.Context, nt NewTenant) (*Tenant, error) {
 		slog.Int64("tenant_id", t.ID), slog.String("schema", t.Schema), slog.String("domain", nt.Domain))
 	return t, nil
 }
+
+// provisionLock serialises the transactions that create or drop tenant
+// schemas. Creating a tenant table with a foreign key to a shared table, and
+// dropping one, lock the shared tables in catalog order; a create and a
+// drop running at once could take them in opposite orders and deadlock.
+// Tenant migrations take the same lock shared, so they run in parallel with
+// each other but not with a create or a drop.
+const provisionLock = "SELECT pg_advisory_xact_lock(hashtextextended('tenancy.provision', 0))"
 
 // provision creates the tenant's role and schema and migrates it to the
 // latest tenant version, inside the caller's transaction.
@@ -274,6 +283,9 @@ func (db *DB) DeleteTenant(ctx context.Context, schema string) error {
 	}
 	role := quoteIdent(db.cfg.TenantRole(schema))
 	err = pgx.BeginFunc(ctx, db.admin, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, provisionLock); err != nil {
+			return err
+		}
 		// Locks the row: a concurrent activation waits for the delete.
 		var active bool
 		err := tx.QueryRow(ctx, "SELECT active FROM public.tenants WHERE id = $1 FOR UPDATE", t.ID).Scan(&active)

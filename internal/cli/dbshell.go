@@ -100,6 +100,7 @@ func pgOptions(cfg tenancy.Config, schema string) string {
 	opts = append(opts,
 		"-c "+tenancy.TenantSetting+"="+schema,
 		"-c application_name=xat:dbshell:"+schema,
+		"-c "+systemRole.Name+"="+systemRole.Value,
 	)
 	return strings.Join(opts, " ")
 }

@@ -13,13 +13,13 @@ func TestPGOptions(t *testing.T) {
 	cfg := tenancy.Config{RolePrefix: "xat_", Guard: tenancy.GuardRole}
 	require.Equal(t,
 		"-c search_path=tenant_acme,public -c role=xat_tenant_acme "+
-			"-c tenancy.tenant=tenant_acme -c application_name=xat:dbshell:tenant_acme",
+			"-c tenancy.tenant=tenant_acme -c application_name=xat:dbshell:tenant_acme -c xat.role=system",
 		pgOptions(cfg, "tenant_acme"))
 
 	cfg.Guard = tenancy.GuardPolicy
 	require.Equal(t,
 		"-c search_path=tenant_acme,public "+
-			"-c tenancy.tenant=tenant_acme -c application_name=xat:dbshell:tenant_acme",
+			"-c tenancy.tenant=tenant_acme -c application_name=xat:dbshell:tenant_acme -c xat.role=system",
 		pgOptions(cfg, "tenant_acme"))
 }
 

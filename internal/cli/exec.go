@@ -82,7 +82,8 @@ func (a *app) execOne(ctx context.Context, w io.Writer, db *tenancy.DB, schema, 
 	if err != nil {
 		return fmt.Errorf("tenant %s: %w", schema, err)
 	}
-	out, err := execIn(tenancy.WithTenant(ctx, t), tenantLogger(a.logger, t), db, t, sql)
+	ctx = tenancy.WithSettings(tenancy.WithTenant(ctx, t), systemRole)
+	out, err := execIn(ctx, tenantLogger(a.logger, t), db, t, sql)
 	if err != nil {
 		return fmt.Errorf("%s: %w", schema, err)
 	}
@@ -195,3 +196,8 @@ func printResult(ctx context.Context, w io.Writer, tx pgx.Tx, sql string) error 
 	_, err = fmt.Fprintf(w, "(%s)\n", plural(len(out), "row"))
 	return err
 }
+
+// systemRole is the acting role of operator commands inside a tenant: the
+// application's row-level security policies let it see every row of the
+// tenant, as a tenant administrator would.
+var systemRole = tenancy.Setting{Name: "xat.role", Value: "system"}

@@ -1,0 +1,246 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/xatlabs/xat/internal/auth"
+	"github.com/xatlabs/xat/internal/postgres"
+	"github.com/xatlabs/xat/tenancy"
+)
+
+// sessionCookie is the name of the session cookie. It is host-only (no
+// Domain attribute), so a browser never sends one partner's cookie to
+// another partner's host; the server checks the binding all the same.
+const sessionCookie = "xat_session"
+
+// principal is who a request acts for, after authentication.
+type principal struct {
+	User     *postgres.User
+	TenantID *int64 // the partner the credential is bound to; nil for a public-host session
+	Role     string // membership role on the request's partner; "" on public hosts
+	Via      string // "token" or "session"
+	TokenID  int64
+	Session  []byte // hash of the session id
+}
+
+// actor is the principal as the store's owner-visibility rules see it.
+func (p *principal) actor() postgres.Actor {
+	return postgres.Actor{UserID: p.User.ID, Admin: p.Role == "admin"}
+}
+
+type principalKey struct{}
+
+func principalFrom(ctx context.Context) *principal {
+	p, _ := ctx.Value(principalKey{}).(*principal)
+	return p
+}
+
+// authenticator checks credentials and their binding to the request's host.
+type authenticator struct {
+	s         *Server
+	byAccount *auth.Limiter
+	byAddr    *auth.Limiter
+}
+
+func newAuthenticator(s *Server) *authenticator {
+	return &authenticator{
+		s:         s,
+		byAccount: auth.NewLimiter(10, 15*time.Minute, 100_000),
+		byAddr:    auth.NewLimiter(100, 15*time.Minute, 100_000),
+	}
+}
+
+// middleware attaches the principal of a valid credential to the request.
+// A credential that is invalid, revoked, expired, or bound to another
+// partner ends the request with 401 or 403; requests without credentials go
+// on anonymous and the routes that need a principal refuse them.
+func (a *authenticator) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := a.authenticate(r)
+		if err != nil {
+			a.s.handleError(w, r, err)
+			return
+		}
+		if p != nil {
+			ctx := context.WithValue(r.Context(), principalKey{}, p)
+			log := logger(ctx, a.s.log).With(slog.Int64("user_id", p.User.ID))
+			if h, ok := ctx.Value(logHolderKey{}).(*logHolder); ok {
+				h.log = log
+			}
+			r = r.WithContext(withLogger(ctx, log))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (a *authenticator) authenticate(r *http.Request) (*principal, error) {
+	ctx := r.Context()
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, token, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+			return nil, unauthorized()
+		}
+		return a.fromToken(ctx, r, strings.TrimSpace(token))
+	}
+	if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
+		return a.fromSession(ctx, r, c.Value)
+	}
+	return nil, nil
+}
+
+func (a *authenticator) fromToken(ctx context.Context, r *http.Request, plain string) (*principal, error) {
+	if auth.TokenKind(plain) != auth.KindPersonal {
+		return nil, unauthorized()
+	}
+	tok, err := a.s.store.TokenByHash(ctx, auth.HashToken(plain))
+	if errors.Is(err, postgres.ErrNotFound) {
+		return nil, unauthorized()
+	}
+	if err != nil {
+		return nil, err
+	}
+	if tok.Revoked() || tok.Expired(time.Now()) {
+		return nil, unauthorized()
+	}
+	t, onPartner := tenancy.FromContext(ctx)
+	if !onPartner || t.ID != tok.TenantID {
+		a.denied(ctx, r, tok.UserID, "token", strconv.FormatInt(tok.ID, 10), tok.TenantID)
+		return nil, forbidden("credential not valid for this host")
+	}
+	p, err := a.member(ctx, r, tok.UserID, t)
+	if err != nil {
+		return nil, err
+	}
+	p.Via, p.TokenID, p.TenantID = "token", tok.ID, &tok.TenantID
+	a.s.store.TouchToken(ctx, tok.ID)
+	return p, nil
+}
+
+func (a *authenticator) fromSession(ctx context.Context, r *http.Request, plain string) (*principal, error) {
+	hash := auth.HashToken(plain)
+	sess, err := a.s.store.SessionByHash(ctx, hash)
+	if errors.Is(err, postgres.ErrNotFound) {
+		return nil, unauthorized()
+	}
+	if err != nil {
+		return nil, err
+	}
+	t, onPartner := tenancy.FromContext(ctx)
+	switch {
+	case onPartner && (sess.TenantID == nil || *sess.TenantID != t.ID),
+		!onPartner && sess.TenantID != nil:
+		bound := int64(0)
+		if sess.TenantID != nil {
+			bound = *sess.TenantID
+		}
+		a.denied(ctx, r, sess.UserID, "session", "", bound)
+		return nil, forbidden("credential not valid for this host")
+	}
+	var p *principal
+	if onPartner {
+		p, err = a.member(ctx, r, sess.UserID, t)
+	} else {
+		p, err = a.user(ctx, sess.UserID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	p.Via, p.Session, p.TenantID = "session", hash, sess.TenantID
+	a.s.store.TouchSession(ctx, hash, a.s.cfg.SessionTTL)
+	return p, nil
+}
+
+// member loads the user and its role on partner t; a user who is no longer
+// a member is refused.
+func (a *authenticator) member(ctx context.Context, r *http.Request, userID int64, t *tenancy.Tenant) (*principal, error) {
+	p, err := a.user(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	m, err := a.s.store.Membership(ctx, userID, t.ID)
+	if errors.Is(err, postgres.ErrNotFound) {
+		a.denied(ctx, r, userID, "membership", "", t.ID)
+		return nil, forbidden("not a member of this partner")
+	}
+	if err != nil {
+		return nil, err
+	}
+	p.Role = m.Role
+	return p, nil
+}
+
+func (a *authenticator) user(ctx context.Context, userID int64) (*principal, error) {
+	u, err := a.s.store.UserByID(ctx, userID)
+	if errors.Is(err, postgres.ErrNotFound) {
+		return nil, unauthorized()
+	}
+	if err != nil {
+		return nil, err
+	}
+	if u.DisabledAt != nil {
+		return nil, unauthorized()
+	}
+	return &principal{User: u}, nil
+}
+
+// denied writes a cross-tenant attempt to the audit log and the warn log.
+func (a *authenticator) denied(ctx context.Context, r *http.Request, userID int64, via, credential string, boundTo int64) {
+	host := tenancy.NormalizeHost(r.Host)
+	detail := map[string]any{"via": via, "bound_tenant_id": boundTo, "path": r.URL.Path}
+	if credential != "" {
+		detail["token_id"] = credential
+	}
+	var tenantID *int64
+	if t, ok := tenancy.FromContext(ctx); ok {
+		tenantID = &t.ID
+	}
+	uid := userID
+	err := a.s.store.Audit(ctx, postgres.AuditEvent{
+		Kind: postgres.AuditCrossTenantDenied, TenantID: tenantID, UserID: &uid,
+		Host: host, ClientAddr: clientAddr(r), Detail: detail,
+	})
+	log := logger(ctx, a.s.log)
+	log.WarnContext(ctx, "Cross-tenant credential refused", slog.String("via", via), slog.Int64("user_id", userID),
+		slog.Int64("bound_tenant_id", boundTo))
+	if err != nil {
+		log.WarnContext(ctx, "Audit write failed", slog.Any("error", err))
+	}
+}
+
+// clientAddr is the peer address without port.
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// requireMember returns the principal of a partner request, or 401.
+func requireMember(r *http.Request) (*principal, error) {
+	p := principalFrom(r.Context())
+	if p == nil || p.Role == "" {
+		return nil, unauthorized()
+	}
+	return p, nil
+}
+
+// requirePlatformAdmin returns the principal of a public-host request made
+// by a platform administrator.
+func requirePlatformAdmin(r *http.Request) (*principal, error) {
+	p := principalFrom(r.Context())
+	if p == nil {
+		return nil, unauthorized()
+	}
+	if !p.User.IsPlatformAdmin {
+		return nil, forbidden("platform administrators only")
+	}
+	return p, nil
+}
