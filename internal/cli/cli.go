@@ -93,6 +93,12 @@ in <data dir>/pgdata, starting it for the command and stopping it after.`,
 		a.tenantCommand(),
 		a.domainCommand(),
 		a.dbshellCommand(),
+		a.serveCommand(),
+		a.demoCommand(),
+		a.userCommand(),
+		a.memberCommand(),
+		a.tokenCommand(),
+		a.auditCommand(),
 	)
 	return root
 }

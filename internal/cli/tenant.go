@@ -22,6 +22,7 @@ func (a *app) tenantCommand() *cobra.Command {
 		a.tenantActivationCommand("deactivate", false),
 		a.tenantDeleteCommand(),
 		a.tenantExecCommand(),
+		a.tenantResolveCommand(),
 	)
 }
 

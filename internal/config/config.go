@@ -12,6 +12,11 @@
 //	XAT_MAX_CONNS_PER_TENANT  --max-conns-per-tenant      per-tenant share (default pool/2)
 //	XAT_LOG_LEVEL             --log-level                 debug, info, warn or error (default info)
 //	XAT_LOG_FORMAT            --log-format                text or json (default text)
+//	XAT_ADDR                  --addr                      HTTP listen address (default 127.0.0.1:8080)
+//	XAT_PUBLIC_HOSTS          --public-hosts              comma-separated platform hosts (default localhost,127.0.0.1)
+//	XAT_TRUSTED_PROXIES       --trusted-proxies           comma-separated CIDRs whose X-Forwarded-Host is believed
+//	XAT_PATH_PREFIX           --path-prefix               also serve tenants under /t/<schema>/ on public hosts (default false)
+//	XAT_SECURE_COOKIES        --secure-cookies            mark session cookies Secure (default false)
 //
 // An empty environment variable counts as unset, except XAT_SCHEMA_PREFIX,
 // where an empty value means tenant schemas need no prefix.
@@ -22,6 +27,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/netip"
 	"regexp"
 	"strconv"
 	"strings"
@@ -73,6 +80,23 @@ type Config struct {
 	// LogLevel and LogFormat shape the logs. Defaults info and text.
 	LogLevel  slog.Level
 	LogFormat string
+
+	// Addr is the HTTP listen address. Default "127.0.0.1:8080".
+	Addr string
+
+	// PublicHosts serve the platform routes; every other host must be a
+	// tenant domain. Default localhost and 127.0.0.1.
+	PublicHosts []string
+
+	// TrustedProxies are the peers whose X-Forwarded-Host is believed.
+	// Default none.
+	TrustedProxies []netip.Prefix
+
+	// PathPrefix also serves tenants under /t/<schema>/ on public hosts.
+	PathPrefix bool
+
+	// SecureCookies marks session cookies Secure; set it behind TLS.
+	SecureCookies bool
 }
 
 // ServingRole returns the name of the login role that serves tenant work:
@@ -142,10 +166,21 @@ var (
 		"log level: debug, info, warn or error"}
 	logFormat = setting{"XAT_LOG_FORMAT", "log-format", "format", "text",
 		"log format: text or json"}
+	addr = setting{"XAT_ADDR", "addr", "host:port", "127.0.0.1:8080",
+		"HTTP listen address"}
+	publicHosts = setting{"XAT_PUBLIC_HOSTS", "public-hosts", "hosts", "localhost,127.0.0.1",
+		"comma-separated hosts that serve the platform routes"}
+	trustedProxies = setting{"XAT_TRUSTED_PROXIES", "trusted-proxies", "cidrs", "",
+		"comma-separated CIDRs of proxies whose X-Forwarded-Host is believed"}
+	pathPrefix = setting{"XAT_PATH_PREFIX", "path-prefix", "bool", "false",
+		"also serve tenants under /t/<schema>/ on public hosts"}
+	secureCookies = setting{"XAT_SECURE_COOKIES", "secure-cookies", "bool", "false",
+		"mark session cookies Secure (behind TLS)"}
 
 	settings = []setting{
 		databaseURL, servingURL, dataDir, schemaPrefix, rolePrefix,
 		guard, poolSize, maxConnsPerTenant, logLevel, logFormat,
+		addr, publicHosts, trustedProxies, pathPrefix, secureCookies,
 	}
 )
 
@@ -203,6 +238,34 @@ func Load(lookupEnv func(string) (string, bool), fs *pflag.FlagSet) (Config, err
 		r.fail(logFormat, fmt.Sprintf("invalid value %q: want text or json", c.LogFormat))
 	}
 
+	c.Addr = r.value(addr)
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		r.fail(addr, fmt.Sprintf("invalid value %q: want host:port", c.Addr))
+	}
+	for _, h := range strings.Split(r.value(publicHosts), ",") {
+		if h = tenancy.NormalizeHost(h); h != "" {
+			c.PublicHosts = append(c.PublicHosts, h)
+		}
+	}
+	for _, p := range strings.Split(r.valueOrEmpty(trustedProxies), ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		prefix, err := netip.ParsePrefix(p)
+		if err != nil {
+			if a, aerr := netip.ParseAddr(p); aerr == nil {
+				prefix, err = a.Prefix(a.BitLen())
+			}
+		}
+		if err != nil {
+			r.fail(trustedProxies, fmt.Sprintf("invalid value %q: want an address or CIDR", p))
+			continue
+		}
+		c.TrustedProxies = append(c.TrustedProxies, prefix)
+	}
+	c.PathPrefix = r.bool(pathPrefix)
+	c.SecureCookies = r.bool(secureCookies)
+
 	c.ServingDatabaseURL = r.servingURL(c)
 	return c, errors.Join(r.errs...)
 }
@@ -252,6 +315,16 @@ func (r *reader) check(s setting, err error) {
 	if err != nil {
 		r.fail(s, err.Error())
 	}
+}
+
+// bool parses s as true or false.
+func (r *reader) bool(s setting) bool {
+	v := r.value(s)
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		r.fail(s, fmt.Sprintf("invalid value %q: want true or false", v))
+	}
+	return b
 }
 
 // int parses s as a whole number within [lo, hi]; def when unset.

@@ -31,8 +31,37 @@ func TestLoadDefaults(t *testing.T) {
 		MaxConnsPerTenant: 8,
 		LogLevel:          slog.LevelInfo,
 		LogFormat:         "text",
+		Addr:              "127.0.0.1:8080",
+		PublicHosts:       []string{"localhost", "127.0.0.1"},
 	}, c)
 	require.Equal(t, "xat_app", c.ServingRole())
+}
+
+func TestLoadServerSettings(t *testing.T) {
+	t.Parallel()
+	c, err := Load(env(map[string]string{
+		"XAT_ADDR":            "0.0.0.0:9000",
+		"XAT_PUBLIC_HOSTS":    "Admin.Example.com., localhost:8080",
+		"XAT_TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.7",
+		"XAT_PATH_PREFIX":     "true",
+		"XAT_SECURE_COOKIES":  "1",
+	}), nil)
+	require.NoError(t, err)
+	require.Equal(t, "0.0.0.0:9000", c.Addr)
+	require.Equal(t, []string{"admin.example.com", "localhost"}, c.PublicHosts)
+	require.Equal(t, "10.0.0.0/8", c.TrustedProxies[0].String())
+	require.Equal(t, "192.168.1.7/32", c.TrustedProxies[1].String())
+	require.True(t, c.PathPrefix)
+	require.True(t, c.SecureCookies)
+
+	for name, value := range map[string]string{
+		"XAT_ADDR":            "no-port",
+		"XAT_TRUSTED_PROXIES": "10.0.0.0/33",
+		"XAT_PATH_PREFIX":     "maybe",
+	} {
+		_, err := Load(env(map[string]string{name: value}), nil)
+		require.ErrorContains(t, err, name, value)
+	}
 }
 
 func TestLoad(t *testing.T) {
