@@ -11,11 +11,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/xatlabs/xat/internal/bench"
+	"github.com/xatlabs/xat/internal/httpapi"
+	"github.com/xatlabs/xat/internal/postgres"
 	"github.com/xatlabs/xat/migrations"
 	"github.com/xatlabs/xat/tenancy"
 )
@@ -31,7 +36,7 @@ func main() {
 
 func run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: xatbench tenancy|migrate-child [flags]")
+		return fmt.Errorf("usage: xatbench tenancy|http [flags]")
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	switch args[0] {
@@ -39,6 +44,10 @@ func run(ctx context.Context, args []string) error {
 		return runTenancy(ctx, log, args[1:])
 	case "migrate-child":
 		return migrateChild(ctx, log, args[1:])
+	case "http":
+		return runHTTP(ctx, log, args[1:])
+	case "serve-child":
+		return serveChild(ctx, args[1:])
 	}
 	return fmt.Errorf("unknown benchmark %q", args[0])
 }
@@ -126,4 +135,91 @@ func migrateChild(ctx context.Context, log *slog.Logger, args []string) error {
 	}
 	fmt.Fprintf(os.Stderr, "migrated %d tenants to %d\n", rep.Applied, *version)
 	return nil
+}
+
+func runHTTP(ctx context.Context, log *slog.Logger, args []string) error {
+	fs := flag.NewFlagSet("http", flag.ContinueOnError)
+	o := bench.HTTPOptions{}
+	tenants := fs.String("tenants", "10,100,1000", "comma-separated partner counts to rotate the Host header over")
+	fs.IntVar(&o.Clients, "clients", 16, "concurrent keep-alive connections (and pgbench clients)")
+	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "length of each run")
+	fs.IntVar(&o.Rounds, "rounds", 2, "interleaved rounds")
+	out := fs.String("out", "", "also write the report to this file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	for _, s := range strings.Split(*tenants, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			return fmt.Errorf("-tenants: %q is not a positive count", s)
+		}
+		o.Tenants = append(o.Tenants, n)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	o.Self = self
+	e, err := bench.Setup(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	w, closeOut, err := report(*out)
+	if err != nil {
+		return err
+	}
+	defer closeOut()
+	fmt.Fprintf(w, "# HTTP benchmark\n\nCommand: `go run ./cmd/xatbench http %s`  \nRun: %s, PostgreSQL from %s, fsync on, server and load generator on the same 2-core machine.\n\n",
+		join(args), time.Now().UTC().Format(time.RFC3339), e.Cluster.BinDir())
+	return bench.HTTP(ctx, e, o, w)
+}
+
+// report returns the writer of a report: stdout, and the file too when out
+// is set.
+func report(out string) (io.Writer, func(), error) {
+	if out == "" {
+		return os.Stdout, func() {}, nil
+	}
+	f, err := os.Create(out)
+	if err != nil {
+		return nil, nil, err
+	}
+	return io.MultiWriter(os.Stdout, f), func() { f.Close() }, nil
+}
+
+// serveChild runs the API on a free loopback port, prints the address on
+// stdout and serves until killed. Access logs are formatted as in
+// production (JSON, info) and discarded.
+func serveChild(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("serve-child", flag.ContinueOnError)
+	admin := fs.String("admin", "", "admin connection string")
+	serve := fs.String("serve", "", "serving connection string")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	shared, err := migrations.Shared()
+	if err != nil {
+		return err
+	}
+	tenant, err := migrations.Tenant()
+	if err != nil {
+		return err
+	}
+	cfg := tenancy.Config{SchemaPrefix: "tenant_", RolePrefix: "xb_", SharedMigrations: shared, TenantMigrations: tenant, Logger: log}
+	db, err := tenancy.Connect(ctx, cfg, *serve, *admin, 16)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	resolver := tenancy.NewResolver(db, tenancy.ResolverConfig{PublicHosts: []string{"localhost"}, Logger: log})
+	go resolver.Listen(ctx, *serve)
+	srv := httpapi.New(httpapi.Config{}, db, postgres.New(db), resolver, log)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	fmt.Println(ln.Addr().String())
+	return srv.Serve(ctx, ln)
 }
