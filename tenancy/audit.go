@@ -217,6 +217,7 @@ func (db *DB) auditPrivileges(ctx context.Context, rep *AuditReport) error {
 		JOIN pg_namespace n ON n.nspname = t.schema_name
 		CROSS JOIN LATERAL aclexplode(coalesce(n.nspacl, acldefault('n'::"char", n.nspowner))) a
 		WHERE a.grantee <> n.nspowner AND (a.grantee = 0 OR pg_get_userbyid(a.grantee) <> t.own)
+		  AND NOT (a.grantee <> 0 AND pg_get_userbyid(a.grantee) = $2 AND a.privilege_type = 'USAGE')
 		UNION ALL
 		SELECT t.schema_name, c.relname || ' grants ' || a.privilege_type || ' to ' ||
 		       CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END
@@ -225,7 +226,8 @@ func (db *DB) auditPrivileges(ctx context.Context, rep *AuditReport) error {
 		JOIN pg_class c ON c.relnamespace = n.oid AND c.relkind IN ('r', 'p', 'S', 'v', 'm')
 		CROSS JOIN LATERAL aclexplode(coalesce(c.relacl, acldefault((CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END)::"char", c.relowner))) a
 		WHERE a.grantee <> c.relowner AND (a.grantee = 0 OR pg_get_userbyid(a.grantee) <> t.own)
-		ORDER BY 1, 2`, db.cfg.RolePrefix)
+		  AND NOT (a.grantee <> 0 AND pg_get_userbyid(a.grantee) = $2 AND a.privilege_type = 'SELECT')
+		ORDER BY 1, 2`, db.cfg.RolePrefix, db.cfg.reportRole())
 	if err != nil {
 		return err
 	}
@@ -247,8 +249,8 @@ func (db *DB) auditPrivileges(ctx context.Context, rep *AuditReport) error {
 		CROSS JOIN LATERAL aclexplode(c.relacl) a
 		JOIN pg_roles r ON r.oid = a.grantee
 		WHERE c.relname IN ('tenants', 'domains', 'tenancy_schema_state')
-		  AND (r.rolname = $1 || 'tenants' OR starts_with(r.rolname, $1) AND r.rolname <> $2)
-		ORDER BY 2`, db.cfg.RolePrefix, db.cfg.ServingRole)
+		  AND (r.rolname = $1 || 'tenants' OR starts_with(r.rolname, $1) AND r.rolname NOT IN ($2, $3))
+		ORDER BY 2`, db.cfg.RolePrefix, db.cfg.ServingRole, db.cfg.reportRole())
 }
 
 func endsWithRole(detail, role string) bool {

@@ -135,5 +135,8 @@ func (c Config) withDefaults(poolMax int32) Config {
 // tenants may read are granted to it.
 func (c Config) groupRole() string { return c.RolePrefix + "tenants" }
 
+// reportRole reads every tenant schema, for cross-tenant reports only.
+func (c Config) reportRole() string { return c.RolePrefix + "report" }
+
 // TenantRole returns the database role of the tenant whose schema is schema.
 func (c Config) TenantRole(schema string) string { return roleName(c.RolePrefix, schema) }

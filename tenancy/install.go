@@ -12,7 +12,7 @@ import (
 
 // installVersion is the version of tenancy's own tables and functions in
 // public. Raise it whenever sql/install.sql changes.
-const installVersion = 1
+const installVersion = 2
 
 //go:embed sql/install.sql
 var installSQL string
@@ -115,6 +115,7 @@ func (db *DB) Install(ctx context.Context) error {
 func (db *DB) createRolesSQL() string {
 	serving := quoteLiteral(db.cfg.ServingRole)
 	group := quoteLiteral(db.cfg.groupRole())
+	report := quoteLiteral(db.cfg.reportRole())
 	return `DO $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = ` + serving + `) THEN
@@ -122,6 +123,9 @@ BEGIN
     END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = ` + group + `) THEN
         EXECUTE format('CREATE ROLE %I NOLOGIN', ` + group + `);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = ` + report + `) THEN
+        EXECUTE format('CREATE ROLE %I NOLOGIN', ` + report + `);
     END IF;
 END $$`
 }

@@ -63,6 +63,8 @@ func (db *DB) expand(sql, schema string) string {
 	r := []string{
 		"{{tenants}}", quoteIdent(db.cfg.groupRole()),
 		"{{serving}}", quoteIdent(db.cfg.ServingRole),
+		"{{report}}", quoteIdent(db.cfg.reportRole()),
+		"{{report_literal}}", quoteLiteral(db.cfg.reportRole()),
 	}
 	if schema != "" {
 		r = append(r, "{{schema}}", quoteIdent(schema))

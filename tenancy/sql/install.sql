@@ -64,6 +64,9 @@ BEGIN
     EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', p_schema, p_role);
     EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA %I TO %I', p_schema, p_role);
     EXECUTE format('GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA %I TO %I', p_schema, p_role);
+    -- The reporting role reads every tenant, and only reads.
+    EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', p_schema, {{report_literal}});
+    EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA %I TO %I', p_schema, {{report_literal}});
     FOR t IN
         SELECT c.relname
         FROM pg_class c
@@ -78,14 +81,18 @@ BEGIN
             p_schema, t.relname);
         EXECUTE format(
             'CREATE POLICY tenancy_guard ON %I.%I AS RESTRICTIVE'
-            ' USING (current_setting(''tenancy.tenant'', true) = %L)'
+            ' USING (current_setting(''tenancy.tenant'', true) = %L OR current_user = %L)'
             ' WITH CHECK (current_setting(''tenancy.tenant'', true) = %L)',
-            p_schema, t.relname, p_schema, p_schema);
+            p_schema, t.relname, p_schema, {{report_literal}}, p_schema);
         EXECUTE format('CREATE POLICY tenancy_base ON %I.%I USING (true) WITH CHECK (true)',
             p_schema, t.relname);
+        EXECUTE format('CREATE POLICY tenancy_report ON %I.%I FOR SELECT TO %I USING (true)',
+            p_schema, t.relname, {{report_literal}});
     END LOOP;
 END $$;
 REVOKE ALL ON FUNCTION public.tenancy_secure_schema(text, text) FROM PUBLIC;
 
-GRANT USAGE ON SCHEMA public TO {{serving}}, {{tenants}};
+GRANT USAGE ON SCHEMA public TO {{serving}}, {{tenants}}, {{report}};
+GRANT SELECT ON public.tenants TO {{report}};
+GRANT {{report}} TO CURRENT_USER;
 GRANT SELECT ON public.tenants, public.domains, public.tenancy_schema_state TO {{serving}};

@@ -1,0 +1,95 @@
+package tenancy
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// DefaultReportBatch is how many tenants one statement of a cross-tenant
+// report covers. Planning a UNION ALL grows faster than linearly with its
+// branches, so one statement over thousands of schemas spends seconds in
+// the planner; batches keep each plan small, and all batches travel in one
+// pipeline.
+const DefaultReportBatch = 50
+
+// Report runs perTenant against every tenant schema and hands each result
+// row to scan. perTenant is a SELECT in which {{schema}} stands for the
+// quoted tenant schema and {{tenant_id}} for the tenant's id, for example
+//
+//	SELECT {{tenant_id}}::bigint, (SELECT count(*) FROM {{schema}}.things)
+//
+// Report is the one cross-tenant read path: it runs in a read-only
+// transaction as the reporting role, which may read every tenant table and
+// write none, on the admin pool. Rows of different tenants arrive in no set
+// order. batch <= 0 means DefaultReportBatch.
+func (db *DB) Report(ctx context.Context, perTenant string, batch int, scan func(pgx.Rows) error) error {
+	if batch <= 0 {
+		batch = DefaultReportBatch
+	}
+	tenants, err := db.Tenants(ctx)
+	if err != nil {
+		return err
+	}
+	b := &pgx.Batch{}
+	b.Queue("BEGIN READ ONLY")
+	b.Queue("SET LOCAL ROLE " + quoteIdent(db.cfg.reportRole()))
+	b.Queue("SET LOCAL application_name = " + quoteLiteral(db.cfg.AppName+":report"))
+	for start := 0; start < len(tenants); start += batch {
+		parts := make([]string, 0, batch)
+		for _, t := range tenants[start:min(start+batch, len(tenants))] {
+			parts = append(parts, "("+strings.NewReplacer(
+				"{{schema}}", quoteIdent(t.Schema),
+				"{{tenant_id}}", fmt.Sprint(t.ID),
+			).Replace(perTenant)+")")
+		}
+		b.Queue(strings.Join(parts, " UNION ALL "))
+	}
+	b.Queue("COMMIT")
+
+	conn, err := db.admin.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("report: acquire connection: %w", err)
+	}
+	defer conn.Release()
+	err = runReport(ctx, conn.Conn(), b, scan)
+	if err != nil && conn.Conn().PgConn().TxStatus() != 'I' {
+		conn.Conn().Close(context.WithoutCancel(ctx))
+	}
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	return nil
+}
+
+// runReport reads the results of a report pipeline: three settings, the
+// batches, COMMIT.
+func runReport(ctx context.Context, conn *pgx.Conn, b *pgx.Batch, scan func(pgx.Rows) error) error {
+	br := conn.SendBatch(ctx, b)
+	defer br.Close()
+	for range 3 {
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+	}
+	for range len(b.QueuedQueries) - 4 {
+		rows, err := br.Query()
+		if err != nil {
+			return err
+		}
+		err = scan(rows)
+		rows.Close()
+		if err == nil {
+			err = rows.Err()
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if _, err := br.Exec(); err != nil {
+		return err
+	}
+	return br.Close()
+}
