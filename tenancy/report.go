@@ -24,7 +24,9 @@ const DefaultReportBatch = 50
 // Report is the one cross-tenant read path: it runs in a read-only
 // transaction as the reporting role, which may read every tenant table and
 // write none, on the admin pool. Rows of different tenants arrive in no set
-// order. batch <= 0 means DefaultReportBatch.
+// order. Settings from WithSettings in ctx apply, so that application
+// row-level security policies can grant the report its view. batch <= 0
+// means DefaultReportBatch.
 func (db *DB) Report(ctx context.Context, perTenant string, batch int, scan func(pgx.Rows) error) error {
 	if batch <= 0 {
 		batch = DefaultReportBatch
@@ -37,6 +39,13 @@ func (db *DB) Report(ctx context.Context, perTenant string, batch int, scan func
 	b.Queue("BEGIN READ ONLY")
 	b.Queue("SET LOCAL ROLE " + quoteIdent(db.cfg.reportRole()))
 	b.Queue("SET LOCAL application_name = " + quoteLiteral(db.cfg.AppName+":report"))
+	for _, st := range settingsFrom(ctx) {
+		if !validSettingName(st.Name) {
+			return fmt.Errorf("report setting %q: %w", st.Name, ErrInvalidSetting)
+		}
+		b.Queue("SET LOCAL " + st.Name + " = " + quoteLiteral(st.Value))
+	}
+	settings := b.Len() - 1
 	for start := 0; start < len(tenants); start += batch {
 		parts := make([]string, 0, batch)
 		for _, t := range tenants[start:min(start+batch, len(tenants))] {
@@ -54,7 +63,7 @@ func (db *DB) Report(ctx context.Context, perTenant string, batch int, scan func
 		return fmt.Errorf("report: acquire connection: %w", err)
 	}
 	defer conn.Release()
-	err = runReport(ctx, conn.Conn(), b, scan)
+	err = runReport(ctx, conn.Conn(), b, settings, scan)
 	if err != nil && conn.Conn().PgConn().TxStatus() != 'I' {
 		conn.Conn().Close(context.WithoutCancel(ctx))
 	}
@@ -64,17 +73,17 @@ func (db *DB) Report(ctx context.Context, perTenant string, batch int, scan func
 	return nil
 }
 
-// runReport reads the results of a report pipeline: three settings, the
-// batches, COMMIT.
-func runReport(ctx context.Context, conn *pgx.Conn, b *pgx.Batch, scan func(pgx.Rows) error) error {
+// runReport reads the results of a report pipeline: BEGIN and the
+// settings, the batches, COMMIT.
+func runReport(ctx context.Context, conn *pgx.Conn, b *pgx.Batch, settings int, scan func(pgx.Rows) error) error {
 	br := conn.SendBatch(ctx, b)
 	defer br.Close()
-	for range 3 {
+	for range settings + 1 {
 		if _, err := br.Exec(); err != nil {
 			return err
 		}
 	}
-	for range len(b.QueuedQueries) - 4 {
+	for range len(b.QueuedQueries) - settings - 2 {
 		rows, err := br.Query()
 		if err != nil {
 			return err

@@ -99,6 +99,7 @@ in <data dir>/pgdata, starting it for the command and stopping it after.`,
 		a.memberCommand(),
 		a.tokenCommand(),
 		a.auditCommand(),
+		a.reportCommand(),
 	)
 	return root
 }
