@@ -29,17 +29,7 @@ func TestReport(t *testing.T) {
 
 	got := map[int64]int{}
 	err := db.Report(ctx, "SELECT {{tenant_id}}::bigint, (SELECT count(*)::int FROM {{schema}}.items)", 3,
-		func(rows pgx.Rows) error {
-			for rows.Next() {
-				var id int64
-				var n int
-				if err := rows.Scan(&id, &n); err != nil {
-					return err
-				}
-				got[id] = n
-			}
-			return rows.Err()
-		})
+		countsInto(got))
 	require.NoError(t, err)
 	require.Equal(t, want, got)
 
@@ -49,17 +39,7 @@ func TestReport(t *testing.T) {
 	requirePgCode(t, err, "42501") // the reporting role may not use sequences
 	got = map[int64]int{}
 	err = db.Report(ctx, "SELECT {{tenant_id}}::bigint, (SELECT count(*)::int FROM {{schema}}.items)", 0,
-		func(rows pgx.Rows) error {
-			for rows.Next() {
-				var id int64
-				var n int
-				if err := rows.Scan(&id, &n); err != nil {
-					return err
-				}
-				got[id] = n
-			}
-			return rows.Err()
-		})
+		countsInto(got))
 	require.NoError(t, err)
 	require.Equal(t, want, got, "nothing was deleted")
 
@@ -67,4 +47,19 @@ func TestReport(t *testing.T) {
 	rep, err := db.Audit(ctx)
 	require.NoError(t, err)
 	require.Empty(t, rep.Findings)
+}
+
+// countsInto scans (tenant id, count) rows into m.
+func countsInto(m map[int64]int) func(pgx.Rows) error {
+	return func(rows pgx.Rows) error {
+		for rows.Next() {
+			var id int64
+			var n int
+			if err := rows.Scan(&id, &n); err != nil {
+				return err
+			}
+			m[id] = n
+		}
+		return rows.Err()
+	}
 }

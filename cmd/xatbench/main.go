@@ -64,27 +64,17 @@ func runTenancy(ctx context.Context, log *slog.Logger, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	o.Self = self
-
-	e, err := bench.Setup(ctx, log)
+	self, e, err := start(ctx, log)
 	if err != nil {
 		return err
 	}
 	defer e.Close()
-
-	var w io.Writer = os.Stdout
-	if *out != "" {
-		f, err := os.Create(*out)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		w = io.MultiWriter(os.Stdout, f)
+	o.Self = self
+	w, closeOut, err := report(*out)
+	if err != nil {
+		return err
 	}
+	defer closeOut()
 	fmt.Fprintf(w, "# Tenancy benchmark\n\nCommand: `go run ./cmd/xatbench tenancy %s`  \nRun: %s, PostgreSQL from %s, fsync on.\n\n",
 		join(args), time.Now().UTC().Format(time.RFC3339), e.Cluster.BinDir())
 	return bench.Tenancy(ctx, e, o, w)
@@ -155,16 +145,12 @@ func runHTTP(ctx context.Context, log *slog.Logger, args []string) error {
 		}
 		o.Tenants = append(o.Tenants, n)
 	}
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	o.Self = self
-	e, err := bench.Setup(ctx, log)
+	self, e, err := start(ctx, log)
 	if err != nil {
 		return err
 	}
 	defer e.Close()
+	o.Self = self
 	w, closeOut, err := report(*out)
 	if err != nil {
 		return err
@@ -173,6 +159,17 @@ func runHTTP(ctx context.Context, log *slog.Logger, args []string) error {
 	fmt.Fprintf(w, "# HTTP benchmark\n\nCommand: `go run ./cmd/xatbench http %s`  \nRun: %s, PostgreSQL from %s, fsync on, server and load generator on the same 2-core machine.\n\n",
 		join(args), time.Now().UTC().Format(time.RFC3339), e.Cluster.BinDir())
 	return bench.HTTP(ctx, e, o, w)
+}
+
+// start finds this program, to re-run as a child, and sets up the
+// benchmark's database.
+func start(ctx context.Context, log *slog.Logger) (string, *bench.Env, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return "", nil, err
+	}
+	e, err := bench.Setup(ctx, log)
+	return self, e, err
 }
 
 // report returns the writer of a report: stdout, and the file too when out

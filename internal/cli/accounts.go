@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/xatlabs/xat/internal/auth"
 	"github.com/xatlabs/xat/internal/postgres"
+	"github.com/xatlabs/xat/tenancy"
 )
 
 func (a *app) userCommand() *cobra.Command {
@@ -130,14 +132,7 @@ func (a *app) memberAddCommand() *cobra.Command {
 			}
 			defer done()
 			store := postgres.New(db)
-			t, err := db.Tenant(ctx, schema)
-			if err != nil {
-				return fmt.Errorf("tenant %s: %w", schema, err)
-			}
-			u, _, err := store.UserByEmail(ctx, postgres.NormalizeEmail(args[0]))
-			if errors.Is(err, postgres.ErrNotFound) {
-				return fmt.Errorf("no user with email %s", args[0])
-			}
+			t, u, err := memberOf(ctx, db, store, schema, args[0])
 			if err != nil {
 				return err
 			}
@@ -172,13 +167,9 @@ func (a *app) memberRemoveCommand() *cobra.Command {
 			}
 			defer done()
 			store := postgres.New(db)
-			t, err := db.Tenant(ctx, schema)
+			t, u, err := memberOf(ctx, db, store, schema, args[0])
 			if err != nil {
-				return fmt.Errorf("tenant %s: %w", schema, err)
-			}
-			u, _, err := store.UserByEmail(ctx, postgres.NormalizeEmail(args[0]))
-			if err != nil {
-				return fmt.Errorf("user %s: %w", args[0], err)
+				return err
 			}
 			if err := store.RemoveMember(ctx, t.ID, u.ID); err != nil {
 				return fmt.Errorf("remove %s from %s: %w", u.Email, t.Schema, err)
@@ -234,4 +225,21 @@ func (a *app) tokenCreateCommand() *cobra.Command {
 	cmd.Flags().StringVar(&schema, "tenant", "", "schema of the partner the token is bound to")
 	cmd.Flags().StringVar(&name, "name", "cli", "a name to recognise the token by")
 	return cmd
+}
+
+// memberOf looks up the partner with this schema and the user with this
+// email, for the membership commands.
+func memberOf(ctx context.Context, db *tenancy.DB, store *postgres.Store, schema, email string) (*tenancy.Tenant, *postgres.User, error) {
+	t, err := db.Tenant(ctx, schema)
+	if err != nil {
+		return nil, nil, fmt.Errorf("tenant %s: %w", schema, err)
+	}
+	u, _, err := store.UserByEmail(ctx, postgres.NormalizeEmail(email))
+	if errors.Is(err, postgres.ErrNotFound) {
+		return nil, nil, fmt.Errorf("no user with email %s", email)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return t, u, nil
 }

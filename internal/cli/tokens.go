@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/xatlabs/xat/internal/auth"
@@ -13,14 +12,7 @@ import (
 // issueToken creates a personal token for the member email of the partner
 // with this schema and returns the token, which is stored only hashed.
 func issueToken(ctx context.Context, db *tenancy.DB, store *postgres.Store, email, schema, name string) (string, error) {
-	t, err := db.Tenant(ctx, schema)
-	if err != nil {
-		return "", fmt.Errorf("tenant %s: %w", schema, err)
-	}
-	u, _, err := store.UserByEmail(ctx, postgres.NormalizeEmail(email))
-	if errors.Is(err, postgres.ErrNotFound) {
-		return "", fmt.Errorf("no user with email %s", email)
-	}
+	t, u, err := memberOf(ctx, db, store, schema, email)
 	if err != nil {
 		return "", err
 	}
