@@ -12,7 +12,7 @@ import (
 
 // installVersion is the version of tenancy's own tables and functions in
 // public. Raise it whenever sql/install.sql changes.
-const installVersion = 2
+const installVersion = 3
 
 //go:embed sql/install.sql
 var installSQL string

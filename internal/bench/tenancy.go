@@ -166,7 +166,10 @@ func (e *Env) reads(ctx context.Context, uid int64, o TenancyOptions) (scoped, u
 	if err != nil {
 		return 0, 0, 0, err
 	}
-	tctx := tenancy.WithTenant(ctx, t)
+	// Reads run as a partner administrator, whom the owner policies let
+	// see every collector.
+	tctx := tenancy.WithSettings(tenancy.WithTenant(ctx, t),
+		tenancy.Setting{Name: "xat.role", Value: "admin"}, tenancy.Setting{Name: "xat.user_id", Value: fmt.Sprint(uid)})
 	err = e.DB.InTenant(tctx, func(ctx context.Context, tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO collectors (site_name, machine_name, platform_id, owner_id)
 			SELECT 'site', 'machine-' || g, 1, $1 FROM generate_series(1, 1000) g`, uid)
