@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"strings"
 	"time"
 
@@ -98,26 +99,14 @@ func (db *DB) CreateTenant(ctx context.Context, nt NewTenant) (*Tenant, error) {
 	}
 
 	var t *Tenant
-	begin := "BEGIN; SET LOCAL lock_timeout = " + quoteLiteral(db.cfg.LockTimeout.String()) +
+	begin := "BEGIN; SET LOCAL lock_timeout = " + quoteLiteral(ddlLockTimeout) +
 		"; SET LOCAL search_path = " + quoteIdent(nt.Schema) + ", public" +
 		"; SET LOCAL " + TenantSetting + " = " + quoteLiteral(nt.Schema) +
 		"; " + provisionLock
-	err := pgx.BeginTxFunc(ctx, db.admin, pgx.TxOptions{BeginQuery: begin}, func(tx pgx.Tx) error {
-		var err error
-		t, err = scanTenant(tx.QueryRow(ctx, `
-			INSERT INTO public.tenants (name, schema_name, info_url, paid_until)
-			VALUES ($1, $2, $3, $4)
-			RETURNING `+tenantColumns, nt.Name, nt.Schema, nt.InfoURL, nt.PaidUntil))
-		if err != nil {
-			return err
-		}
-		if err := db.provision(ctx, tx, nt.Schema); err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `
-			INSERT INTO public.domains (domain, tenant_id, is_primary)
-			VALUES ($1, $2, true)`, nt.Domain, t.ID)
-		return err
+	err := retryDDL(ctx, func() error {
+		return pgx.BeginTxFunc(ctx, db.admin, pgx.TxOptions{BeginQuery: begin}, func(tx pgx.Tx) error {
+			return db.createIn(ctx, tx, nt, &t)
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create tenant %s: %w", nt.Schema, registryError(err))
@@ -125,6 +114,57 @@ func (db *DB) CreateTenant(ctx context.Context, nt NewTenant) (*Tenant, error) {
 	db.cfg.Logger.InfoContext(ctx, "Tenant created",
 		slog.Int64("tenant_id", t.ID), slog.String("schema", t.Schema), slog.String("domain", nt.Domain))
 	return t, nil
+}
+
+// createIn inserts the registry rows and provisions the tenant inside tx.
+func (db *DB) createIn(ctx context.Context, tx pgx.Tx, nt NewTenant, out **Tenant) error {
+	t, err := scanTenant(tx.QueryRow(ctx, `
+			INSERT INTO public.tenants (name, schema_name, info_url, paid_until)
+			VALUES ($1, $2, $3, $4)
+			RETURNING `+tenantColumns, nt.Name, nt.Schema, nt.InfoURL, nt.PaidUntil))
+	if err != nil {
+		return err
+	}
+	if err := db.provision(ctx, tx, nt.Schema); err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `
+		INSERT INTO public.domains (domain, tenant_id, is_primary)
+		VALUES ($1, $2, true)`, nt.Domain, t.ID)
+	*out = t
+	return err
+}
+
+// ddlLockTimeout bounds each lock wait of a transaction that creates or
+// drops a tenant. It is shorter than PostgreSQL's default deadlock_timeout
+// (1s): dropping a tenant's tables takes ACCESS EXCLUSIVE locks on the
+// shared tables they reference, in an order no one controls, so it can
+// deadlock with a request inserting into another tenant. The provisioning
+// side then gives up first and retries, instead of the deadlock detector
+// failing the request.
+const ddlLockTimeout = "500ms"
+
+// retryDDL runs fn, a whole provisioning transaction, again when it failed
+// on a lock timeout or a deadlock, a few times with growing pauses.
+func retryDDL(ctx context.Context, fn func() error) error {
+	var err error
+	for attempt := range 6 {
+		if err = fn(); !lockConflict(err) {
+			return err
+		}
+		pause := time.Duration(50<<attempt)*time.Millisecond + time.Duration(rand.Int64N(int64(50*time.Millisecond)))
+		select {
+		case <-time.After(pause):
+		case <-ctx.Done():
+			return err
+		}
+	}
+	return err
+}
+
+func lockConflict(err error) bool {
+	var pg *pgconn.PgError
+	return errors.As(err, &pg) && (pg.Code == "55P03" || pg.Code == "40P01")
 }
 
 // provisionLock serialises the transactions that create or drop tenant
@@ -282,36 +322,44 @@ func (db *DB) DeleteTenant(ctx context.Context, schema string) error {
 		return fmt.Errorf("delete tenant %s: %w", schema, ErrTenantActive)
 	}
 	role := quoteIdent(db.cfg.TenantRole(schema))
-	err = pgx.BeginFunc(ctx, db.admin, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, provisionLock); err != nil {
-			return err
-		}
-		// Locks the row: a concurrent activation waits for the delete.
-		var active bool
-		err := tx.QueryRow(ctx, "SELECT active FROM public.tenants WHERE id = $1 FOR UPDATE", t.ID).Scan(&active)
-		if err != nil {
-			return err
-		}
-		if active {
-			return ErrTenantActive
-		}
-		ddl := "DROP SCHEMA IF EXISTS " + quoteIdent(schema) + " CASCADE; " +
-			"DROP OWNED BY " + role + "; DROP ROLE " + role
-		if _, err := tx.Exec(ctx, ddl); err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, "DELETE FROM public.tenancy_schema_state WHERE schema_name = $1", schema)
-		if err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, "DELETE FROM public.tenants WHERE id = $1", t.ID)
-		return err
+	begin := "BEGIN; SET LOCAL lock_timeout = " + quoteLiteral(ddlLockTimeout)
+	err = retryDDL(ctx, func() error {
+		return pgx.BeginTxFunc(ctx, db.admin, pgx.TxOptions{BeginQuery: begin}, func(tx pgx.Tx) error {
+			return db.dropIn(ctx, tx, t, schema, role)
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("delete tenant %s: %w", schema, registryError(err))
 	}
 	db.cfg.Logger.InfoContext(ctx, "Tenant deleted", slog.Int64("tenant_id", t.ID), slog.String("schema", schema))
 	return nil
+}
+
+// dropIn drops the tenant's schema, role and registry rows inside tx.
+func (db *DB) dropIn(ctx context.Context, tx pgx.Tx, t *Tenant, schema, role string) error {
+	if _, err := tx.Exec(ctx, provisionLock); err != nil {
+		return err
+	}
+	// Locks the row: a concurrent activation waits for the delete.
+	var active bool
+	err := tx.QueryRow(ctx, "SELECT active FROM public.tenants WHERE id = $1 FOR UPDATE", t.ID).Scan(&active)
+	if err != nil {
+		return err
+	}
+	if active {
+		return ErrTenantActive
+	}
+	ddl := "DROP SCHEMA IF EXISTS " + quoteIdent(schema) + " CASCADE; " +
+		"DROP OWNED BY " + role + "; DROP ROLE " + role
+	if _, err := tx.Exec(ctx, ddl); err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, "DELETE FROM public.tenancy_schema_state WHERE schema_name = $1", schema)
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, "DELETE FROM public.tenants WHERE id = $1", t.ID)
+	return err
 }
 
 // Domains lists the domains of a tenant, primary first.
