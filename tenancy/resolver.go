@@ -85,6 +85,9 @@ type Resolver struct {
 	hits      atomic.Uint64
 	misses    atomic.Uint64
 	listening atomic.Bool
+
+	subMu sync.Mutex
+	subs  map[string]func() // extra channels, see Subscribe
 }
 
 // flight is one registry query that concurrent misses wait for.

@@ -95,20 +95,30 @@ func (rs *Resolver) listen(ctx context.Context, cfg *pgx.ConnConfig) (bool, erro
 		defer cancel()
 		conn.Close(cctx)
 	}()
-	if _, err := conn.Exec(ctx, "LISTEN "+quoteIdent(RegistryChannel)); err != nil {
-		return false, fmt.Errorf("listen: %w", err)
+	subs := rs.subscriptions()
+	for _, ch := range append([]string{RegistryChannel}, mapKeys(subs)...) {
+		if _, err := conn.Exec(ctx, "LISTEN "+quoteIdent(ch)); err != nil {
+			return false, fmt.Errorf("listen %s: %w", ch, err)
+		}
 	}
 
 	// Changes committed before LISTEN took effect notified someone else.
 	rs.Invalidate()
+	for _, fn := range subs {
+		fn()
+	}
 	rs.listening.Store(true)
 	rs.log.InfoContext(ctx, "Registry listener started", slog.String("channel", RegistryChannel))
 
 	for {
 		wctx, cancel := context.WithTimeout(ctx, listenCheck)
-		_, err := conn.WaitForNotification(wctx)
+		n, err := conn.WaitForNotification(wctx)
 		cancel()
 		switch {
+		case err == nil && n.Channel != RegistryChannel:
+			if fn := subs[n.Channel]; fn != nil {
+				fn()
+			}
 		case err == nil:
 			rs.Invalidate()
 		case ctx.Err() != nil:
@@ -127,4 +137,37 @@ func ping(ctx context.Context, conn *pgx.Conn) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	return conn.Ping(ctx)
+}
+
+// Subscribe makes the listener also LISTEN on channel and call fn on each
+// notification there, and whenever the listener (re)connects, since
+// notifications may have been missed meanwhile. Applications use it to drop
+// their own caches (credentials, say) across instances with the same
+// connection. Subscribe before calling Listen; a later subscription takes
+// effect at the next reconnection.
+func (rs *Resolver) Subscribe(channel string, fn func()) {
+	rs.subMu.Lock()
+	defer rs.subMu.Unlock()
+	if rs.subs == nil {
+		rs.subs = make(map[string]func())
+	}
+	rs.subs[channel] = fn
+}
+
+func (rs *Resolver) subscriptions() map[string]func() {
+	rs.subMu.Lock()
+	defer rs.subMu.Unlock()
+	out := make(map[string]func(), len(rs.subs))
+	for k, v := range rs.subs {
+		out[k] = v
+	}
+	return out
+}
+
+func mapKeys(m map[string]func()) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
 }

@@ -211,8 +211,8 @@ func serveChild(ctx context.Context, args []string) error {
 	}
 	defer db.Close()
 	resolver := tenancy.NewResolver(db, tenancy.ResolverConfig{PublicHosts: []string{"localhost"}, Logger: log})
-	go resolver.Listen(ctx, *serve)
 	srv := httpapi.New(httpapi.Config{}, db, postgres.New(db), resolver, log)
+	go resolver.Listen(ctx, *serve)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err

@@ -100,6 +100,7 @@ in <data dir>/pgdata, starting it for the command and stopping it after.`,
 		a.tokenCommand(),
 		a.auditCommand(),
 		a.reportCommand(),
+		a.workerCommand(),
 	)
 	return root
 }

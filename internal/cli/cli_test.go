@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -36,7 +37,7 @@ func TestMigrateAndStatus(t *testing.T) {
 
 	r := xat(t, "migrate")
 	requireOK(t, r)
-	require.Contains(t, r.stdout, "shared: at version 1, nothing to apply\n")
+	require.Contains(t, r.stdout, fmt.Sprintf("shared: at version %d, nothing to apply\n", latestShared()))
 	require.Contains(t, r.stdout, "tenants: 0 applied, 0 failed, 0 pending\n")
 
 	r = xat(t, "migrate", "--dry-run", "--parallel", "4")

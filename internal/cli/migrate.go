@@ -24,7 +24,8 @@ func (a *app) migrateCommand() *cobra.Command {
 		Long: `Apply pending migrations: first the shared set to public, then the tenant
 set to every tenant schema, each tenant in its own transaction. A tenant
 that fails is rolled back and reported, and the others go on; the command
-then exits 1, and a rerun continues where it stopped.
+then exits 1, and a rerun continues where it stopped. The shared step begins
+with the job queue's own migrations (River's, in public).
 
 --shared and --tenant run one set only; --schema, which may be repeated,
 limits the tenant set to the schemas named (and implies --tenant unless
@@ -68,12 +69,31 @@ func (a *app) migrate(cmd *cobra.Command, opts tenancy.MigrateOptions) error {
 		logger = progress.logger(a.logger)
 	}
 
-	// A dry run changes nothing, not even tenancy's own objects.
-	db, done, err := a.openWith(ctx, openOpts{install: !opts.DryRun, logger: logger})
+	t, err := a.target(ctx)
 	if err != nil {
 		return err
 	}
-	defer done()
+	defer t.close()
+	// A dry run changes nothing, not even tenancy's own objects.
+	db, err := a.connect(ctx, t, openOpts{install: !opts.DryRun, logger: logger})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	// The job queue's tables come with the shared step, before the shared
+	// set, which grants tenants their access to them.
+	//
+	// TODO: River's own version is not in tenancy's schema state: migrate
+	// status, --check and --dry-run do not report pending River migrations,
+	// which only a real run applies.
+	if (opts.Shared || !opts.Tenant) && !opts.DryRun {
+		applied, err := a.migrateJobs(ctx, t.adminURL)
+		if err != nil {
+			return err
+		}
+		printJobsReport(out, applied)
+	}
 
 	rep, err := db.Migrate(ctx, opts)
 	progress.finish()
@@ -86,6 +106,14 @@ func (a *app) migrate(cmd *cobra.Command, opts tenancy.MigrateOptions) error {
 			len(rep.Failed), plural(len(rep.Pending), "tenant schema"))}
 	}
 	return err
+}
+
+func printJobsReport(w io.Writer, applied []int) {
+	if len(applied) == 0 {
+		fmt.Fprintln(w, "job queue: nothing to apply")
+		return
+	}
+	fmt.Fprintf(w, "job queue: applied River migrations %d -> %d\n", applied[0], applied[len(applied)-1])
 }
 
 func printMigrateReport(w io.Writer, rep *tenancy.MigrateReport, opts tenancy.MigrateOptions) {

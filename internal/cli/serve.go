@@ -13,7 +13,10 @@ import (
 )
 
 func (a *app) serveCommand() *cobra.Command {
-	var migrate bool
+	var (
+		migrate  bool
+		noWorker bool
+	)
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the HTTP API",
@@ -26,25 +29,51 @@ Host lookups are cached in memory; the cache is cleared across every running
 instance whenever the registry changes.
 
 /readyz answers 503 while migrations are pending; run xat migrate, or pass
---migrate to apply them before serving.`,
+--migrate to apply them before serving.
+
+Uploaded files are kept where --storage-url says. The analyses of uploads
+run in this process too (as in xat worker); with --no-worker they are only
+queued, for xat worker processes to run.`,
 		Args: args(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.serve(cmd.Context(), migrate, nil)
+			workers := defaultWorkers
+			if noWorker {
+				workers = 0
+			}
+			return a.serveWith(cmd.Context(), serveOptions{migrate: migrate, workers: workers})
 		},
 	}
 	cmd.Flags().BoolVar(&migrate, "migrate", false, "apply pending migrations before serving")
+	cmd.Flags().BoolVar(&noWorker, "no-worker", false, "queue analyses but run none in this process")
 	return cmd
 }
 
-// serve runs the API until ctx ends. ready, when set, is called once the
-// server listens, with the database (the demo seeds it then).
+// serveOptions shape serveWith.
+type serveOptions struct {
+	migrate bool // apply pending migrations first
+	workers int  // analyses run at once in this process; 0 runs none
+
+	// ready, when set, is called before the server listens, with the
+	// database (the demo seeds it then).
+	ready func(context.Context, *tenancy.DB, *postgres.Store) error
+}
+
+// serve runs the API, with job workers, until ctx ends.
 func (a *app) serve(ctx context.Context, migrate bool, ready func(context.Context, *tenancy.DB, *postgres.Store) error) error {
-	db, done, err := a.openWith(ctx, openOpts{install: migrate})
+	return a.serveWith(ctx, serveOptions{migrate: migrate, workers: defaultWorkers, ready: ready})
+}
+
+func (a *app) serveWith(ctx context.Context, o serveOptions) error {
+	b, err := a.openBackend(ctx, openOpts{install: o.migrate}, o.workers)
 	if err != nil {
 		return err
 	}
-	defer done()
-	if migrate {
+	defer b.close()
+	db, store := b.db, b.store
+	if o.migrate {
+		if _, err := a.migrateJobs(ctx, b.adminURL); err != nil {
+			return err
+		}
 		if _, err := db.Migrate(ctx, tenancy.MigrateOptions{Parallel: 4}); err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}
@@ -57,25 +86,31 @@ func (a *app) serve(ctx context.Context, migrate bool, ready func(context.Contex
 		a.logger.WarnContext(ctx, "Migrations are pending; /readyz answers 503 until xat migrate runs")
 	}
 
-	store := postgres.New(db)
-	if ready != nil {
-		if err := ready(ctx, db, store); err != nil {
+	if o.ready != nil {
+		if err := o.ready(ctx, db, store); err != nil {
 			return err
 		}
 	}
 
 	resolver := tenancy.NewResolver(db, tenancy.ResolverConfig{PublicHosts: a.cfg.PublicHosts, Logger: a.logger})
-	listenURL := db.ServePool().Config().ConnConfig.ConnString()
-	go resolver.Listen(ctx, listenURL)
-
 	srv := httpapi.New(httpapi.Config{
 		Addr:           a.cfg.Addr,
 		TrustedProxies: a.cfg.TrustedProxies,
 		PathPrefix:     a.cfg.PathPrefix,
 		SecureCookies:  a.cfg.SecureCookies,
+		Data:           httpapi.DataConfig{Files: b.files, Jobs: b.jobs},
 	}, db, store, resolver, a.logger)
+	// The server subscribed its credential cache to the resolver's
+	// listener; listening starts only now, so that it LISTENs on both.
+	go resolver.Listen(ctx, db.ServePool().Config().ConnConfig.ConnString())
 	a.logger.InfoContext(ctx, "Starting API",
 		slog.String("addr", a.cfg.Addr), slog.Any("public_hosts", a.cfg.PublicHosts),
 		slog.String("guard", db.Config().Guard.String()))
+	if o.workers > 0 {
+		if err := b.jobs.Start(ctx); err != nil {
+			return err
+		}
+		defer a.stopJobs(ctx, b.jobs)
+	}
 	return srv.Run(ctx)
 }

@@ -66,7 +66,7 @@ func TestStatusSummaryCurrent(t *testing.T) {
 func TestPrintMigrateReport(t *testing.T) {
 	t.Parallel()
 	rep := &tenancy.MigrateReport{
-		SharedFrom: 1, SharedTo: 1,
+		SharedFrom: latestShared(), SharedTo: latestShared(),
 		Pending: make([]tenancy.SchemaState, 5),
 		Applied: 2,
 		Failed: []tenancy.SchemaError{
@@ -77,7 +77,7 @@ func TestPrintMigrateReport(t *testing.T) {
 	var buf bytes.Buffer
 	printMigrateReport(&buf, rep, tenancy.MigrateOptions{})
 	require.Equal(t, ""+
-		"shared: at version 1, nothing to apply\n"+
+		fmt.Sprintf("shared: at version %d, nothing to apply\n", latestShared())+
 		"tenants: 2 applied, 2 failed, 1 pending\n"+
 		"failed: tenant_a: lock schema: timeout\n"+
 		"failed: tenant_b: tenant migration 0002_x: ERROR: boom\n", buf.String())

@@ -17,6 +17,7 @@
 //	XAT_TRUSTED_PROXIES       --trusted-proxies           comma-separated CIDRs whose X-Forwarded-Host is believed
 //	XAT_PATH_PREFIX           --path-prefix               also serve tenants under /t/<schema>/ on public hosts (default false)
 //	XAT_SECURE_COOKIES        --secure-cookies            mark session cookies Secure (default false)
+//	XAT_STORAGE_URL           --storage-url               uploaded files: file:///dir or s3://bucket (default file://<data dir>/files)
 //
 // An empty environment variable counts as unset, except XAT_SCHEMA_PREFIX,
 // where an empty value means tenant schemas need no prefix.
@@ -29,6 +30,9 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"net/url"
+	"path"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -97,6 +101,12 @@ type Config struct {
 
 	// SecureCookies marks session cookies Secure; set it behind TLS.
 	SecureCookies bool
+
+	// StorageURL says where uploaded files are kept (see storage.Open):
+	// file:///absolute/dir for local disk, s3://bucket?... for an
+	// S3-compatible bucket. Default file://<DataDir>/files, with DataDir
+	// made absolute.
+	StorageURL string
 }
 
 // ServingRole returns the name of the login role that serves tenant work:
@@ -176,11 +186,14 @@ var (
 		"also serve tenants under /t/<schema>/ on public hosts"}
 	secureCookies = setting{"XAT_SECURE_COOKIES", "secure-cookies", "bool", "false",
 		"mark session cookies Secure (behind TLS)"}
+	storageURL = setting{"XAT_STORAGE_URL", "storage-url", "url", "",
+		"where uploaded files are kept: file:///dir or s3://bucket (default: file://<data dir>/files)"}
 
 	settings = []setting{
 		databaseURL, servingURL, dataDir, schemaPrefix, rolePrefix,
 		guard, poolSize, maxConnsPerTenant, logLevel, logFormat,
 		addr, publicHosts, trustedProxies, pathPrefix, secureCookies,
+		storageURL,
 	}
 )
 
@@ -265,6 +278,7 @@ func Load(lookupEnv func(string) (string, bool), fs *pflag.FlagSet) (Config, err
 	}
 	c.PathPrefix = r.bool(pathPrefix)
 	c.SecureCookies = r.bool(secureCookies)
+	c.StorageURL = r.storageURL(c.DataDir)
 
 	c.ServingDatabaseURL = r.servingURL(c)
 	return c, errors.Join(r.errs...)
@@ -339,6 +353,34 @@ func (r *reader) int(s setting, lo, hi, def int) int {
 		return def
 	}
 	return n
+}
+
+// storageURL returns the file storage URL, checked for its form only
+// (storage.Open checks the rest when it opens it), or the default under
+// dataDir.
+func (r *reader) storageURL(dataDir string) string {
+	v := r.value(storageURL)
+	if v == "" {
+		abs, err := filepath.Abs(dataDir)
+		if err != nil {
+			r.fail(storageURL, "cannot derive the default from the data directory: "+err.Error())
+			return ""
+		}
+		return (&url.URL{Scheme: "file", Path: filepath.ToSlash(filepath.Join(abs, "files"))}).String()
+	}
+
+	u, err := url.Parse(v)
+	switch {
+	case err != nil:
+		r.fail(storageURL, fmt.Sprintf("invalid value %q: not a URL", v))
+	case u.Scheme == "file" && (u.Host != "" && u.Host != "localhost" || !path.IsAbs(u.Path)):
+		r.fail(storageURL, fmt.Sprintf("invalid value %q: want an absolute path, as in file:///var/lib/xat/files", v))
+	case u.Scheme == "s3" && u.Host == "":
+		r.fail(storageURL, fmt.Sprintf("invalid value %q: want a bucket, as in s3://bucket?region=eu-west-1", v))
+	case u.Scheme != "file" && u.Scheme != "s3":
+		r.fail(storageURL, fmt.Sprintf("invalid value %q: want a file:// or s3:// URL", v))
+	}
+	return v
 }
 
 // servingURL returns the explicit serving connection, checked to log in as

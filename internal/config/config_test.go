@@ -3,6 +3,8 @@ package config
 import (
 	"errors"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/spf13/pflag"
@@ -22,6 +24,8 @@ func TestLoadDefaults(t *testing.T) {
 	t.Parallel()
 	c, err := Load(env(nil), nil)
 	require.NoError(t, err)
+	wd, err := os.Getwd()
+	require.NoError(t, err)
 	require.Equal(t, Config{
 		DataDir:           ".xat",
 		SchemaPrefix:      "tenant_",
@@ -33,8 +37,48 @@ func TestLoadDefaults(t *testing.T) {
 		LogFormat:         "text",
 		Addr:              "127.0.0.1:8080",
 		PublicHosts:       []string{"localhost", "127.0.0.1"},
+		StorageURL:        "file://" + filepath.ToSlash(filepath.Join(wd, ".xat", "files")),
 	}, c)
 	require.Equal(t, "xat_app", c.ServingRole())
+}
+
+func TestLoadStorageURL(t *testing.T) {
+	t.Parallel()
+	c, err := Load(env(map[string]string{"XAT_DATA_DIR": "/var/lib/xat"}), nil)
+	require.NoError(t, err)
+	require.Equal(t, "file:///var/lib/xat/files", c.StorageURL)
+
+	for _, v := range []string{
+		"file:///srv/files",
+		"file://localhost/srv/files",
+		"s3://bucket?region=eu-west-1&endpoint=https://s3.example.com",
+	} {
+		c, err := Load(env(map[string]string{"XAT_STORAGE_URL": v}), nil)
+		require.NoError(t, err, v)
+		require.Equal(t, v, c.StorageURL)
+	}
+
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	AddFlags(fs)
+	require.NoError(t, fs.Parse([]string{"--storage-url", "file:///from/flag"}))
+	c, err = Load(env(map[string]string{"XAT_STORAGE_URL": "file:///from/env"}), fs)
+	require.NoError(t, err)
+	require.Equal(t, "file:///from/flag", c.StorageURL)
+
+	for _, bad := range []string{
+		"files",
+		"file://relative/dir",
+		"file:relative",
+		"s3://",
+		"ftp://host/dir",
+		"://",
+	} {
+		_, err := Load(env(map[string]string{"XAT_STORAGE_URL": bad}), nil)
+		var ce *Error
+		require.ErrorAs(t, err, &ce, bad)
+		require.Equal(t, "XAT_STORAGE_URL", ce.Env, bad)
+		require.ErrorContains(t, err, "--storage-url", bad)
+	}
 }
 
 func TestLoadServerSettings(t *testing.T) {

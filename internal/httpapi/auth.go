@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -45,6 +46,7 @@ func principalFrom(ctx context.Context) *principal {
 // authenticator checks credentials and their binding to the request's host.
 type authenticator struct {
 	s         *Server
+	grants    *grantCache
 	byAccount *auth.Limiter
 	byAddr    *auth.Limiter
 }
@@ -52,6 +54,7 @@ type authenticator struct {
 func newAuthenticator(s *Server) *authenticator {
 	return &authenticator{
 		s:         s,
+		grants:    newGrantCache(10*time.Second, 100_000),
 		byAccount: auth.NewLimiter(10, 15*time.Minute, 100_000),
 		byAddr:    auth.NewLimiter(100, 15*time.Minute, 100_000),
 	}
@@ -99,14 +102,12 @@ func (a *authenticator) fromToken(ctx context.Context, r *http.Request, plain st
 	if auth.TokenKind(plain) != auth.KindPersonal {
 		return nil, unauthorized()
 	}
-	tok, err := a.s.store.TokenByHash(ctx, auth.HashToken(plain))
-	if errors.Is(err, postgres.ErrNotFound) {
-		return nil, unauthorized()
-	}
+	g, err := a.grant(ctx, auth.HashToken(plain))
 	if err != nil {
 		return nil, err
 	}
-	if tok.Revoked() || tok.Expired(time.Now()) {
+	tok := g.tok
+	if tok.Revoked() || tok.Expired(time.Now()) || g.user.DisabledAt != nil {
 		return nil, unauthorized()
 	}
 	t, onPartner := tenancy.FromContext(ctx)
@@ -114,20 +115,57 @@ func (a *authenticator) fromToken(ctx context.Context, r *http.Request, plain st
 		a.denied(ctx, r, tok.UserID, "token", strconv.FormatInt(tok.ID, 10), tok.TenantID)
 		return nil, forbidden("credential not valid for this host")
 	}
-	p, err := a.member(ctx, r, tok.UserID, t)
+	if g.role == "" {
+		a.denied(ctx, r, tok.UserID, "membership", "", t.ID)
+		return nil, forbidden("not a member of this partner")
+	}
+	p := &principal{User: g.user, Role: g.role, Via: "token", TokenID: tok.ID, TenantID: &tok.TenantID}
+	if a.grants.markTouched(g, time.Now()) {
+		if err := a.s.store.TouchToken(ctx, tok.ID); err != nil {
+			logger(ctx, a.s.log).WarnContext(ctx, "Token use not recorded", slog.Any("error", err))
+		}
+	}
+	return p, nil
+}
+
+// grant returns what a token hash proves, from the cache or the database.
+// An unknown token is 401.
+func (a *authenticator) grant(ctx context.Context, hash []byte) (*tokenGrant, error) {
+	now := time.Now()
+	if g, ok := a.grants.get(hash, now); ok {
+		return g, nil
+	}
+	tok, err := a.s.store.TokenByHash(ctx, hash)
+	if errors.Is(err, postgres.ErrNotFound) {
+		return nil, unauthorized()
+	}
 	if err != nil {
 		return nil, err
 	}
-	p.Via, p.TokenID, p.TenantID = "token", tok.ID, &tok.TenantID
-	a.s.store.TouchToken(ctx, tok.ID)
-	return p, nil
+	u, err := a.s.store.UserByID(ctx, tok.UserID)
+	if errors.Is(err, postgres.ErrNotFound) {
+		return nil, unauthorized()
+	}
+	if err != nil {
+		return nil, err
+	}
+	g := &tokenGrant{tok: tok, user: u, loaded: now}
+	m, err := a.s.store.Membership(ctx, tok.UserID, tok.TenantID)
+	switch {
+	case err == nil:
+		g.role = m.Role
+	case !errors.Is(err, postgres.ErrNotFound):
+		return nil, err
+	}
+	a.grants.put(hash, g)
+	return g, nil
 }
 
 func (a *authenticator) fromSession(ctx context.Context, r *http.Request, plain string) (*principal, error) {
 	hash := auth.HashToken(plain)
 	sess, err := a.s.store.SessionByHash(ctx, hash)
 	if errors.Is(err, postgres.ErrNotFound) {
-		return nil, unauthorized()
+		return nil, nil
 	}
 	if err != nil {
 		return nil, err
@@ -153,7 +191,9 @@ func (a *authenticator) fromSession(ctx context.Context, r *http.Request, plain 
 		return nil, err
 	}
 	p.Via, p.Session, p.TenantID = "session", hash, sess.TenantID
-	a.s.store.TouchSession(ctx, hash, a.s.cfg.SessionTTL)
+	if err := a.s.store.TouchSession(ctx, hash, a.s.cfg.SessionTTL); err != nil {
+		logger(ctx, a.s.log).WarnContext(ctx, "Session use not recorded", slog.Any("error", err))
+	}
 	return p, nil
 }
 
@@ -204,7 +244,7 @@ func (a *authenticator) denied(ctx context.Context, r *http.Request, userID int6
 	uid := userID
 	err := a.s.store.Audit(ctx, postgres.AuditEvent{
 		Kind: postgres.AuditCrossTenantDenied, TenantID: tenantID, UserID: &uid,
-		Host: host, ClientAddr: clientAddr(r), Detail: detail,
+		Host: host, ClientAddr: a.s.clientAddr(r), Detail: detail,
 	})
 	log := logger(ctx, a.s.log)
 	log.WarnContext(ctx, "Cross-tenant credential refused", slog.String("via", via), slog.Int64("user_id", userID),
@@ -214,13 +254,51 @@ func (a *authenticator) denied(ctx context.Context, r *http.Request, userID int6
 	}
 }
 
-// clientAddr is the peer address without port.
-func clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
+// clientAddr is the client's address, without port: the peer's, or when
+// the peer is a trusted proxy, the last address in X-Forwarded-For that is
+// not one of the trusted proxies. Login limits and the audit trail key on
+// it, so behind a proxy clients must not all share the proxy's address,
+// and without one a client must not choose its own.
+func (s *Server) clientAddr(r *http.Request) string {
+	peer, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		peer = r.RemoteAddr
 	}
-	return host
+	if !s.trustedProxy(peer) {
+		return peer
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop := strings.TrimSpace(hops[i])
+		if hop == "" {
+			continue
+		}
+		addr, err := netip.ParseAddr(hop)
+		if err != nil {
+			// Only a client writes garbage here; name the proxy instead.
+			return peer
+		}
+		if !s.trustedProxy(hop) {
+			return addr.Unmap().String()
+		}
+	}
+	return peer
+}
+
+// trustedProxy reports whether addr (an IP address) is one of the trusted
+// proxies.
+func (s *Server) trustedProxy(addr string) bool {
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap().WithZone("")
+	for _, p := range s.cfg.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // requireMember returns the principal of a partner request, or 401.

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"errors"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/xatlabs/xat/internal/auth"
@@ -43,26 +42,15 @@ type collectorInput struct {
 	PlatformID  *int64  `json:"platform_id"`
 }
 
-func (in collectorInput) validate(create bool) error {
-	check := func(field string, v *string) error {
-		if v == nil {
-			if create {
-				return badRequest(field + " is required")
-			}
-			return nil
-		}
-		if n := len(strings.TrimSpace(*v)); n == 0 || n > 200 {
-			return badRequest(field + " must be 1 to 200 characters")
-		}
-		return nil
-	}
-	if err := check("site_name", in.SiteName); err != nil {
-		return err
-	}
-	if err := check("machine_name", in.MachineName); err != nil {
-		return err
-	}
-	if create && in.PlatformID == nil {
+// complete checks that a new collector has every field; the store checks
+// the values themselves.
+func (in collectorInput) complete() error {
+	switch {
+	case in.SiteName == nil:
+		return badRequest("site_name is required")
+	case in.MachineName == nil:
+		return badRequest("machine_name is required")
+	case in.PlatformID == nil:
 		return badRequest("platform_id is required")
 	}
 	return nil
@@ -93,11 +81,10 @@ func (s *Server) createCollector(w http.ResponseWriter, r *http.Request, p *prin
 	if err := decodeJSON(r, &in); err != nil {
 		return err
 	}
-	if err := in.validate(true); err != nil {
+	if err := in.complete(); err != nil {
 		return err
 	}
-	c, err := s.store.CreateCollector(r.Context(), p.actor(),
-		strings.TrimSpace(*in.SiteName), strings.TrimSpace(*in.MachineName), *in.PlatformID)
+	c, err := s.store.CreateCollector(r.Context(), p.actor(), *in.SiteName, *in.MachineName, *in.PlatformID)
 	if err != nil {
 		return collectorError(err)
 	}
@@ -125,9 +112,6 @@ func (s *Server) updateCollector(w http.ResponseWriter, r *http.Request, p *prin
 	}
 	var in collectorInput
 	if err := decodeJSON(r, &in); err != nil {
-		return err
-	}
-	if err := in.validate(false); err != nil {
 		return err
 	}
 	patch := postgres.CollectorPatch{SiteName: in.SiteName, MachineName: in.MachineName, PlatformID: in.PlatformID}
@@ -171,12 +155,6 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, p *principa
 	if err := decodeJSON(r, &in); err != nil {
 		return err
 	}
-	if len(in.Name) > 100 {
-		return badRequest("name must be at most 100 characters")
-	}
-	if in.ExpiresAt != nil && !in.ExpiresAt.After(time.Now()) {
-		return badRequest("expires_at must be in the future")
-	}
 	t, _ := tenancy.FromContext(r.Context())
 	plain, hash := auth.NewToken(auth.KindPersonal)
 	tok, err := s.store.CreateToken(r.Context(), p.User.ID, t.ID, in.Name, hash, in.ExpiresAt)
@@ -201,6 +179,7 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request, p *principa
 	if err := s.store.RevokeToken(r.Context(), p.User.ID, t.ID, id); err != nil {
 		return err
 	}
+	s.auth.grants.clear()
 	s.audit(r, postgres.AuditEvent{Kind: postgres.AuditTokenRevoked, TenantID: &t.ID, UserID: &p.User.ID,
 		Detail: map[string]any{"token_id": id}})
 	w.WriteHeader(http.StatusNoContent)

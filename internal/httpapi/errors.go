@@ -3,8 +3,14 @@ package httpapi
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
 )
 
 // apiError is an error with its HTTP status and the code and message the
@@ -45,17 +51,26 @@ func writeError(w http.ResponseWriter, status int, code, message string) {
 // client as they are; anything else is logged with the request's logger and
 // answered with a generic 500.
 func (s *Server) handleError(w http.ResponseWriter, r *http.Request, err error) {
-	var ae *apiError
-	if errors.As(err, &ae) {
-		writeError(w, ae.Status, ae.Code, ae.Message)
-		return
+	ae, ok := errors.AsType[*apiError](err)
+	if !ok {
+		ae = s.mapError(err)
 	}
-	if mapped := s.mapError(err); mapped != nil {
-		writeError(w, mapped.Status, mapped.Code, mapped.Message)
-		return
+	if ae == nil {
+		// A client that went away is no server failure.
+		if r.Context().Err() == nil {
+			logger(r.Context(), s.log).ErrorContext(r.Context(), "Request failed", slog.Any("error", err))
+		}
+		ae = &apiError{http.StatusInternalServerError, "internal", "internal error"}
 	}
-	logger(r.Context(), s.log).ErrorContext(r.Context(), "Request failed", slog.Any("error", err))
-	writeError(w, http.StatusInternalServerError, "internal", "internal error")
+	if ae.Status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", retryAfter(s.cfg.RetryAfter))
+	}
+	writeError(w, ae.Status, ae.Code, ae.Message)
+}
+
+// retryAfter formats d as a Retry-After value: whole seconds, at least one.
+func retryAfter(d time.Duration) string {
+	return strconv.FormatInt(max(1, int64((d+time.Second-1)/time.Second)), 10)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -73,14 +88,53 @@ func decodeJSON(r *http.Request, v any) error {
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return &apiError{http.StatusRequestEntityTooLarge, "too_large", "request body too large"}
-		}
-		return badRequest("invalid JSON body: " + err.Error())
+		return bodyError(err)
 	}
-	if dec.More() {
-		return badRequest("invalid JSON body: trailing data")
+	// Anything after the value, even a stray bracket, is refused.
+	if err := dec.Decode(&json.RawMessage{}); err != io.EOF {
+		if _, tooBig := errors.AsType[*http.MaxBytesError](err); tooBig {
+			return bodyError(err)
+		}
+		return badRequest("invalid JSON body: unexpected data after the JSON value")
 	}
 	return nil
+}
+
+// bodyError says what is wrong with a request body in the client's terms,
+// without the decoder's Go type names.
+func bodyError(err error) error {
+	if _, tooBig := errors.AsType[*http.MaxBytesError](err); tooBig {
+		return &apiError{http.StatusRequestEntityTooLarge, "too_large", "request body too large"}
+	}
+	if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
+		if te.Field == "" {
+			return badRequest("request body must be a JSON object")
+		}
+		return badRequest(fmt.Sprintf("%s must be %s", te.Field, jsonKind(te.Type)))
+	}
+	switch {
+	case errors.Is(err, io.EOF):
+		return badRequest("request body must be a JSON object")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return badRequest("invalid JSON body: unexpected end of input")
+	}
+	return badRequest("invalid JSON body: " + strings.TrimPrefix(err.Error(), "json: "))
+}
+
+// jsonKind names the JSON value a Go type decodes from.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	}
+	return "an object"
 }

@@ -1,8 +1,10 @@
 package httpapi
 
 import (
+	"cmp"
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -60,7 +62,7 @@ func (s *Server) listPartners(w http.ResponseWriter, r *http.Request, _ *princip
 	if err != nil {
 		return err
 	}
-	slices.SortFunc(all, func(a, b *tenancy.Tenant) int { return int(a.ID - b.ID) })
+	slices.SortFunc(all, func(a, b *tenancy.Tenant) int { return cmp.Compare(a.ID, b.ID) })
 	after := int64(0)
 	if pg.After != "" {
 		if after, err = strconv.ParseInt(pg.After, 10, 64); err != nil {
@@ -102,15 +104,37 @@ func (s *Server) createPartner(w http.ResponseWriter, r *http.Request, p *princi
 	if err != nil {
 		return err
 	}
+	if err := checkInfoURL(in.InfoURL); err != nil {
+		return err
+	}
 	t, err := s.db.CreateTenant(r.Context(), tenancy.NewTenant{
 		Name: in.Name, Schema: in.Schema, Domain: in.Domain, InfoURL: in.InfoURL, PaidUntil: paid,
 	})
 	if err != nil {
 		return tenantError(err)
 	}
+	s.registryChanged()
 	s.audit(r, postgres.AuditEvent{Kind: postgres.AuditTenantCreated, TenantID: &t.ID, UserID: &p.User.ID,
 		Detail: map[string]any{"schema": t.Schema, "domain": tenancy.NormalizeHost(in.Domain)}})
 	writeJSON(w, http.StatusCreated, t)
+	return nil
+}
+
+// registryChanged empties this instance's host cache after the admin API
+// changed partners or domains, so that the next request here sees the
+// change. Other instances learn of it through the resolver's listener.
+func (s *Server) registryChanged() { s.resolver.Invalidate() }
+
+// checkInfoURL accepts an empty information URL or an absolute http or
+// https one: it is shown to users as a link.
+func checkInfoURL(v string) error {
+	if v == "" {
+		return nil
+	}
+	u, err := url.Parse(v)
+	if err != nil || len(v) > 2048 || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return badRequest("info_url must be an http or https URL of at most 2048 bytes")
+	}
 	return nil
 }
 
@@ -157,6 +181,9 @@ func (s *Server) updatePartner(w http.ResponseWriter, r *http.Request, p *princi
 	if in.InfoURL != nil || in.PaidUntil != nil {
 		info, paid := t.InfoURL, t.PaidUntil
 		if in.InfoURL != nil {
+			if err := checkInfoURL(*in.InfoURL); err != nil {
+				return err
+			}
 			info = *in.InfoURL
 		}
 		if in.PaidUntil != nil {
@@ -173,6 +200,7 @@ func (s *Server) updatePartner(w http.ResponseWriter, r *http.Request, p *princi
 			return err
 		}
 	}
+	s.registryChanged()
 	s.audit(r, postgres.AuditEvent{Kind: postgres.AuditTenantUpdated, TenantID: &t.ID, UserID: &p.User.ID,
 		Detail: map[string]any{"active": t.Active}})
 	writeJSON(w, http.StatusOK, t)
@@ -192,6 +220,7 @@ func (s *Server) deletePartner(w http.ResponseWriter, r *http.Request, p *princi
 	if err := s.db.DeleteTenant(r.Context(), t.Schema); err != nil {
 		return tenantError(err)
 	}
+	s.registryChanged()
 	s.audit(r, postgres.AuditEvent{Kind: postgres.AuditTenantDeleted, TenantID: &t.ID, UserID: &p.User.ID,
 		Detail: map[string]any{"schema": t.Schema}})
 	w.WriteHeader(http.StatusNoContent)
@@ -226,6 +255,7 @@ func (s *Server) addDomain(w http.ResponseWriter, r *http.Request, p *principal)
 	if err := s.db.AddDomain(r.Context(), t.Schema, in.Domain, in.Primary); err != nil {
 		return tenantError(err)
 	}
+	s.registryChanged()
 	s.audit(r, postgres.AuditEvent{Kind: postgres.AuditDomainAdded, TenantID: &t.ID, UserID: &p.User.ID,
 		Detail: map[string]any{"domain": tenancy.NormalizeHost(in.Domain)}})
 	return s.listDomainsStatus(w, r, t, http.StatusCreated)
@@ -266,6 +296,7 @@ func (s *Server) removeDomain(w http.ResponseWriter, r *http.Request, p *princip
 	if err := s.db.RemoveDomain(r.Context(), domain); err != nil {
 		return tenantError(err)
 	}
+	s.registryChanged()
 	s.audit(r, postgres.AuditEvent{Kind: postgres.AuditDomainRemoved, TenantID: &t.ID, UserID: &p.User.ID,
 		Detail: map[string]any{"domain": domain}})
 	w.WriteHeader(http.StatusNoContent)
@@ -325,6 +356,7 @@ func (s *Server) addMember(w http.ResponseWriter, r *http.Request, p *principal)
 	if err := s.store.AddMember(r.Context(), t.ID, u.ID, in.Role); err != nil {
 		return err
 	}
+	s.auth.grants.clear()
 	s.audit(r, postgres.AuditEvent{Kind: postgres.AuditMemberAdded, TenantID: &t.ID, UserID: &p.User.ID,
 		Detail: map[string]any{"member_id": u.ID, "role": in.Role}})
 	writeJSON(w, http.StatusCreated, map[string]any{"user_id": u.ID, "partner_id": t.ID, "role": in.Role})
@@ -343,6 +375,7 @@ func (s *Server) removeMember(w http.ResponseWriter, r *http.Request, p *princip
 	if err := s.store.RemoveMember(r.Context(), t.ID, uid); err != nil {
 		return err
 	}
+	s.auth.grants.clear()
 	s.audit(r, postgres.AuditEvent{Kind: postgres.AuditMemberRemoved, TenantID: &t.ID, UserID: &p.User.ID,
 		Detail: map[string]any{"member_id": uid}})
 	w.WriteHeader(http.StatusNoContent)

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/xatlabs/xat/internal/auth"
@@ -22,7 +23,7 @@ import (
 // Config shapes the HTTP server. Zero values get the defaults noted.
 type Config struct {
 	Addr           string         // listen address; default 127.0.0.1:8080
-	TrustedProxies []netip.Prefix // peers whose X-Forwarded-Host is believed
+	TrustedProxies []netip.Prefix // peers whose X-Forwarded-Host and X-Forwarded-For are believed
 	PathPrefix     bool           // also serve partners under /t/<schema>/ on public hosts
 	MaxBodyBytes   int64          // JSON request bodies; default 1 MiB
 	SessionTTL     time.Duration  // sliding session lifetime; default 12h
@@ -30,6 +31,7 @@ type Config struct {
 	ShutdownGrace  time.Duration  // in-flight requests get this long; default 20s
 	RetryAfter     time.Duration  // advertised when a partner's pool share is used up; default 1s
 	Hasher         *auth.Hasher   // password hashing; default auth.DefaultHasher
+	Data           DataConfig     // uploads, downloads and analyses
 }
 
 func (c Config) withDefaults() Config {
@@ -60,7 +62,13 @@ type Server struct {
 	auth     *authenticator
 	log      *slog.Logger
 	metrics  *metrics
+	csrf     *http.CrossOriginProtection
 	handler  http.Handler
+
+	decoyOnce sync.Once
+	decoy     string // see dummyHash
+
+	registered routeTable // the routes registered, for Routes
 }
 
 // New builds the server and its routes.
@@ -72,8 +80,10 @@ func New(cfg Config, db *tenancy.DB, store *postgres.Store, resolver *tenancy.Re
 		resolver: resolver,
 		log:      log,
 		metrics:  newMetrics(db, resolver),
+		csrf:     http.NewCrossOriginProtection(),
 	}
 	s.auth = newAuthenticator(s)
+	resolver.Subscribe(AuthChannel, s.auth.grants.clear)
 	s.handler = s.routes()
 	return s
 }
@@ -86,17 +96,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 func (s *Server) routes() http.Handler {
 	public := http.NewServeMux()
 	partner := http.NewServeMux()
+	s.registered = newRouteTable(public, partner)
 	s.registerCommon(public)
 	s.registerCommon(partner)
 	s.registerPublic(public)
 	s.registerPartner(partner)
+	s.registerData(partner)
 
+	publicRoutes, partnerRoutes := jsonMux(public), jsonMux(partner)
 	byHost := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if tenancy.IsPublic(r.Context()) {
-			public.ServeHTTP(w, r)
+			publicRoutes.ServeHTTP(w, r)
 			return
 		}
-		partner.ServeHTTP(w, r)
+		partnerRoutes.ServeHTTP(w, r)
 	})
 	resolved := s.resolver.Middleware(tenancy.MiddlewareOptions{
 		TrustedProxies: s.cfg.TrustedProxies,
@@ -107,19 +120,65 @@ func (s *Server) routes() http.Handler {
 			}
 			writeError(w, status, code, message)
 		},
-	})(withTenantLogger(s.auth.middleware(byHost)))
+	})(withTenantLogger(s.sameOrigin(s.auth.middleware(byHost))))
 
 	root := http.NewServeMux()
-	root.Handle("GET /healthz", routed("GET /healthz", http.HandlerFunc(s.healthz)))
-	root.Handle("GET /readyz", routed("GET /readyz", http.HandlerFunc(s.readyz)))
-	root.Handle("GET /metrics", routed("GET /metrics", s.metrics.handler()))
+	s.handleRoot(root, "GET /healthz", http.HandlerFunc(s.healthz))
+	s.handleRoot(root, "GET /readyz", http.HandlerFunc(s.readyz))
+	s.handleRoot(root, "GET /metrics", s.metrics.handler())
 	root.Handle("/", resolved)
-	return s.observe(http.MaxBytesHandler(root, s.cfg.MaxBodyBytes))
+	return s.observe(s.limitBodies(root))
+}
+
+// jsonMux serves mux, but answers requests that match no route with the
+// API's JSON errors (404, or 405 with Allow) instead of the mux's plain
+// text.
+func jsonMux(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, pattern := mux.Handler(r)
+		if pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		probe := &headerProbe{header: make(http.Header)}
+		h.ServeHTTP(probe, r)
+		if probe.status == http.StatusMethodNotAllowed {
+			w.Header().Set("Allow", probe.header.Get("Allow"))
+			writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed")
+			return
+		}
+		writeError(w, http.StatusNotFound, "not_found", "not found")
+	})
+}
+
+// headerProbe is a ResponseWriter that keeps only the status and headers.
+type headerProbe struct {
+	header http.Header
+	status int
+}
+
+func (p *headerProbe) Header() http.Header         { return p.header }
+func (p *headerProbe) Write(b []byte) (int, error) { return len(b), nil }
+func (p *headerProbe) WriteHeader(status int)      { p.status = status }
+
+// sameOrigin refuses state-changing browser requests sent from another
+// origin. SameSite cookies do not suffice: partner domains under one
+// parent domain are the same site, so a page on one partner's host could
+// otherwise post with a session cookie of another.
+func (s *Server) sameOrigin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := s.csrf.Check(r); err != nil {
+			writeError(w, http.StatusForbidden, "cross_origin", "cross-origin request refused")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // handle registers an API handler that returns an error; the error is
 // translated once, in handleError.
 func (s *Server) handle(mux *http.ServeMux, pattern string, h func(w http.ResponseWriter, r *http.Request) error) {
+	s.registered.add(mux, pattern)
 	mux.Handle(pattern, routed(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := h(w, r); err != nil {
 			s.handleError(w, r, err)

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -17,6 +18,7 @@ func (s *Server) registerCommon(mux *http.ServeMux) {
 	s.handle(mux, "POST /api/v1/auth/login", s.login)
 	s.handle(mux, "POST /api/v1/auth/logout", s.logout)
 	s.handle(mux, "GET /api/v1/me", s.me)
+	s.handle(mux, "GET /api/v1/openapi.yaml", s.openAPI)
 }
 
 var errBadLogin = &apiError{http.StatusUnauthorized, "invalid_credentials", "invalid email or password"}
@@ -36,7 +38,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx := r.Context()
 	email := strings.ToLower(strings.TrimSpace(in.Email))
-	addr := clientAddr(r)
+	addr := s.clientAddr(r)
 	if email == "" || in.Password == "" {
 		return badRequest("email and password are required")
 	}
@@ -64,7 +66,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 
 	u, hash, err := s.store.UserByEmail(ctx, email)
 	if errors.Is(err, postgres.ErrNotFound) {
-		s.hasher().Verify(dummyHash, in.Password) // same cost as a real check
+		s.hasher().Verify(s.dummyHash(), in.Password) // same cost as a real check
 		return fail("unknown email", nil)
 	}
 	if err != nil {
@@ -102,10 +104,12 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	if err := s.store.CreateSession(ctx, idHash, u.ID, tenantID, expires, addr); err != nil {
 		return err
 	}
+	// A good password ends the account's run of failures.
+	s.auth.byAccount.Reset("email:" + email)
 	http.SetCookie(w, &http.Cookie{
 		Name:     sessionCookie,
 		Value:    plain,
-		Path:     "/",
+		Path:     cookiePath(ctx),
 		Expires:  expires,
 		HttpOnly: true,
 		Secure:   s.cfg.SecureCookies,
@@ -116,9 +120,25 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// dummyHash is verified against when the email is unknown, so that a
-// response's timing does not tell whether an account exists.
-var dummyHash, _ = auth.DefaultHasher.Hash("not a real password, only a timing decoy")
+// dummyHash returns the hash verified against when the email is unknown,
+// so that a response's timing does not tell whether an account exists. It
+// is made with the server's own hasher, whose cost real checks pay, once.
+func (s *Server) dummyHash() string {
+	s.decoyOnce.Do(func() {
+		s.decoy, _ = s.hasher().Hash("not a real password, only a timing decoy")
+	})
+	return s.decoy
+}
+
+// cookiePath scopes the session cookie: the whole host, or in path-prefix
+// mode the partner's own /t/<schema> paths, so that a browser does not
+// send one partner's cookie to the others sharing the host.
+func cookiePath(ctx context.Context) string {
+	if base := tenancy.BasePath(ctx); base != "" {
+		return base
+	}
+	return "/"
+}
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 	p := principalFrom(r.Context())
@@ -128,8 +148,14 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 	if err := s.store.DeleteSession(r.Context(), p.Session); err != nil {
 		return err
 	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1,
-		HttpOnly: true, Secure: s.cfg.SecureCookies, SameSite: http.SameSiteStrictMode})
+	http.SetCookie(w, &http.Cookie{
+		Name:     sessionCookie,
+		Path:     cookiePath(r.Context()),
+		MaxAge:   -1,
+		HttpOnly: true,
+		Secure:   s.cfg.SecureCookies,
+		SameSite: http.SameSiteStrictMode,
+	})
 	s.audit(r, postgres.AuditEvent{Kind: postgres.AuditLogout, TenantID: p.TenantID, UserID: &p.User.ID})
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -167,7 +193,7 @@ func (s *Server) hasher() *auth.Hasher {
 // A failed write is logged, not returned: the action it records happened.
 func (s *Server) audit(r *http.Request, ev postgres.AuditEvent) {
 	ev.Host = tenancy.NormalizeHost(r.Host)
-	ev.ClientAddr = clientAddr(r)
+	ev.ClientAddr = s.clientAddr(r)
 	if err := s.store.Audit(r.Context(), ev); err != nil {
 		logger(r.Context(), s.log).WarnContext(r.Context(), "Audit write failed",
 			slog.String("kind", ev.Kind), slog.Any("error", err))

@@ -25,6 +25,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -310,4 +311,18 @@ func AdminConn(tb testing.TB, db *tenancy.DB) *pgx.Conn {
 	}
 	tb.Cleanup(func() { conn.Close(context.Background()) })
 	return conn
+}
+
+// ConnStringFor returns a connection string, as the database owner, for
+// db's own database: what a listener (Resolver.Listen) needs, since
+// notifications do not cross databases.
+func ConnStringFor(tb testing.TB, db *tenancy.DB) string {
+	tb.Helper()
+	need(tb)
+	name := db.ServePool().Config().ConnConfig.Database
+	if u, err := url.Parse(env.base); err == nil && u.Scheme != "" {
+		u.Path = "/" + name
+		return u.String()
+	}
+	return env.base + " dbname=" + name
 }
