@@ -36,7 +36,7 @@ func main() {
 
 func run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: xatbench tenancy|http [flags]")
+		return fmt.Errorf("usage: xatbench tenancy|http|report [flags]")
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	switch args[0] {
@@ -48,6 +48,8 @@ func run(ctx context.Context, args []string) error {
 		return runHTTP(ctx, log, args[1:])
 	case "serve-child":
 		return serveChild(ctx, args[1:])
+	case "report":
+		return runReport(ctx, log, args[1:])
 	}
 	return fmt.Errorf("unknown benchmark %q", args[0])
 }
@@ -219,4 +221,26 @@ func serveChild(ctx context.Context, args []string) error {
 	}
 	fmt.Println(ln.Addr().String())
 	return srv.Serve(ctx, ln)
+}
+
+func runReport(ctx context.Context, log *slog.Logger, args []string) error {
+	fs := flag.NewFlagSet("report", flag.ContinueOnError)
+	n := fs.Int("tenants", 1000, "partners to report over")
+	out := fs.String("out", "", "also write the report to this file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	_, e, err := start(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	w, closeOut, err := report(*out)
+	if err != nil {
+		return err
+	}
+	defer closeOut()
+	fmt.Fprintf(w, "# Report benchmark\n\nCommand: `go run ./cmd/xatbench report %s`  \nRun: %s.\n\n",
+		join(args), time.Now().UTC().Format(time.RFC3339))
+	return bench.Report(ctx, e, *n, w)
 }

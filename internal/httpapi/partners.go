@@ -43,6 +43,7 @@ func (s *Server) registerPublic(mux *http.ServeMux) {
 	admin("GET /api/v1/platforms", s.listPlatformsAdmin)
 	admin("POST /api/v1/platforms", s.createPlatform)
 	admin("GET /api/v1/audit-events", s.listAuditEvents)
+	admin("GET /api/v1/reports/tenants", s.tenantReport)
 }
 
 func (s *Server) partner(r *http.Request) (*tenancy.Tenant, error) {
