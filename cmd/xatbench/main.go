@@ -23,6 +23,7 @@ import (
 	"github.com/xatlabs/xat/internal/postgres"
 	"github.com/xatlabs/xat/migrations"
 	"github.com/xatlabs/xat/tenancy"
+	"github.com/xatlabs/xat/tenancy/storage"
 )
 
 func main() {
@@ -50,6 +51,8 @@ func run(ctx context.Context, args []string) error {
 		return serveChild(ctx, args[1:])
 	case "report":
 		return runReport(ctx, log, args[1:])
+	case "upload":
+		return runUpload(ctx, log, args[1:])
 	}
 	return fmt.Errorf("unknown benchmark %q", args[0])
 }
@@ -194,6 +197,7 @@ func serveChild(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("serve-child", flag.ContinueOnError)
 	admin := fs.String("admin", "", "admin connection string")
 	serve := fs.String("serve", "", "serving connection string")
+	files := fs.String("files", "", "storage URL for uploads (none: upload routes answer 503)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -213,7 +217,14 @@ func serveChild(ctx context.Context, args []string) error {
 	}
 	defer db.Close()
 	resolver := tenancy.NewResolver(db, tenancy.ResolverConfig{PublicHosts: []string{"localhost"}, Logger: log})
-	srv := httpapi.New(httpapi.Config{}, db, postgres.New(db), resolver, log)
+	var data httpapi.DataConfig
+	if *files != "" {
+		if data.Files, err = storage.Open(ctx, *files); err != nil {
+			return err
+		}
+		data.MaxUploadBytes = 8 << 30
+	}
+	srv := httpapi.New(httpapi.Config{Data: data}, db, postgres.New(db), resolver, log)
 	go resolver.Listen(ctx, *serve)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -243,4 +254,27 @@ func runReport(ctx context.Context, log *slog.Logger, args []string) error {
 	fmt.Fprintf(w, "# Report benchmark\n\nCommand: `go run ./cmd/xatbench report %s`  \nRun: %s.\n\n",
 		join(args), time.Now().UTC().Format(time.RFC3339))
 	return bench.Report(ctx, e, *n, w)
+}
+
+func runUpload(ctx context.Context, log *slog.Logger, args []string) error {
+	fs := flag.NewFlagSet("upload", flag.ContinueOnError)
+	size := fs.Int64("mib", 1024, "size of each upload in MiB")
+	count := fs.Int("uploads", 3, "uploads, one after another")
+	out := fs.String("out", "", "also write the report to this file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	self, e, err := start(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	w, closeOut, err := report(*out)
+	if err != nil {
+		return err
+	}
+	defer closeOut()
+	fmt.Fprintf(w, "# Upload benchmark\n\nCommand: `go run ./cmd/xatbench upload %s`  \nRun: %s.\n\n",
+		join(args), time.Now().UTC().Format(time.RFC3339))
+	return bench.Upload(ctx, e, self, *size<<20, *count, w)
 }

@@ -236,15 +236,4 @@ func runLoad(ctx context.Context, url string, tenants []httpTenant, clients int,
 	return ok.Load(), firstErr
 }
 
-func rssKiB(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			return strconv.ParseInt(strings.Fields(rest)[0], 10, 64)
-		}
-	}
-	return 0, fmt.Errorf("no VmRSS")
-}
+func rssKiB(pid int) (int64, error) { return procStatus(pid, "VmRSS:") }
