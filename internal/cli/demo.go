@@ -37,18 +37,21 @@ func (a *app) demoCommand() *cobra.Command {
 		Long: `Run XAT with demo data: migrate, create the partners Acme (acme.localhost)
 and Globex (globex.localhost) with an admin and a member each, a platform
 administrator, a collector, fresh API tokens, then serve the API and print
-the commands to try. Without DATABASE_URL everything lives in a local
-PostgreSQL under --data-dir; running it again reuses that data.`,
+the commands to try. Acme's collector gets a sample capture, uploaded and
+queued for analysis once, which the server's worker then analyses. Without
+DATABASE_URL everything lives in a local PostgreSQL under --data-dir;
+running it again reuses that data.`,
 		Args: args(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.serve(cmd.Context(), true, func(ctx context.Context, db *tenancy.DB, store *postgres.Store) error {
-				return a.seedDemo(ctx, cmd.OutOrStdout(), db, store)
+			return a.serve(cmd.Context(), true, func(ctx context.Context, b *backend) error {
+				return a.seedDemo(ctx, cmd.OutOrStdout(), b)
 			})
 		},
 	}
 }
 
-func (a *app) seedDemo(ctx context.Context, w io.Writer, db *tenancy.DB, store *postgres.Store) error {
+func (a *app) seedDemo(ctx context.Context, w io.Writer, b *backend) error {
+	db, store := b.db, b.store
 	hash, err := auth.DefaultHasher.Hash(demoPassword)
 	if err != nil {
 		return err
@@ -65,7 +68,8 @@ func (a *app) seedDemo(ctx context.Context, w io.Writer, db *tenancy.DB, store *
 	}
 
 	tokens := map[string]string{}
-	for _, p := range demoPartners {
+	var sample demoSample
+	for i, p := range demoPartners {
 		t, err := db.Tenant(ctx, p.schema)
 		if errors.Is(err, tenancy.ErrTenantNotFound) {
 			t, err = db.CreateTenant(ctx, tenancy.NewTenant{Name: p.name, Schema: p.schema, Domain: p.domain})
@@ -88,35 +92,53 @@ func (a *app) seedDemo(ctx context.Context, w io.Writer, db *tenancy.DB, store *
 		if tokens[p.member], err = issueToken(ctx, db, store, p.member, p.schema, "demo"); err != nil {
 			return err
 		}
-		if err := demoCollector(ctx, store, t, p); err != nil {
+		actor, collectorID, err := demoCollector(ctx, store, t, p)
+		if err != nil {
 			return err
 		}
+		if i == 0 {
+			if sample, err = demoCapture(tenancy.WithTenant(ctx, t), b, actor, collectorID); err != nil {
+				return fmt.Errorf("demo capture: %w", err)
+			}
+		}
 	}
-	printDemo(w, a.cfg.Addr, tokens)
+	printDemo(w, a.cfg.Addr, tokens, sample)
 	return nil
 }
 
-// demoCollector gives the partner's admin one collector, once.
-func demoCollector(ctx context.Context, store *postgres.Store, t *tenancy.Tenant, p demoPartner) error {
+// demoCollector gives the partner's admin one collector, once, and returns
+// the admin, as the actor, with the collector's id.
+func demoCollector(
+	ctx context.Context,
+	store *postgres.Store,
+	t *tenancy.Tenant,
+	p demoPartner,
+) (postgres.Actor, int64, error) {
 	u, _, err := store.UserByEmail(ctx, p.admin)
 	if err != nil {
-		return err
+		return postgres.Actor{}, 0, err
 	}
 	ctx = tenancy.WithTenant(ctx, t)
 	actor := postgres.Actor{UserID: u.ID, Admin: true}
 	existing, _, err := store.Collectors(ctx, actor, postgres.Page{Limit: 1})
-	if err != nil || len(existing) > 0 {
-		return err
+	if err != nil {
+		return actor, 0, err
+	}
+	if len(existing) > 0 {
+		return actor, existing[0].ID, nil
 	}
 	platforms, err := store.Platforms(ctx)
 	if err != nil || len(platforms) == 0 {
-		return fmt.Errorf("demo collector: no platforms: %w", err)
+		return actor, 0, fmt.Errorf("demo collector: no platforms: %w", err)
 	}
-	_, err = store.CreateCollector(ctx, actor, p.name+" HQ", "db-01", platforms[0].ID)
-	return err
+	c, err := store.CreateCollector(ctx, actor, p.name+" HQ", "db-01", platforms[0].ID)
+	if err != nil {
+		return actor, 0, err
+	}
+	return actor, c.ID, nil
 }
 
-func printDemo(w io.Writer, addr string, tokens map[string]string) {
+func printDemo(w io.Writer, addr string, tokens map[string]string, sample demoSample) {
 	_, port, _ := net.SplitHostPort(addr)
 	base := func(host string) string { return "http://" + host + ":" + port }
 	acme, globex := demoPartners[0], demoPartners[1]
@@ -149,8 +171,6 @@ Accounts (password %q): %s, %s, %s, %s; platform admin %s on localhost.
        -d '{"email":"%s","password":"%s"}' %s/api/v1/auth/login
   curl -b /tmp/xat-admin %s/api/v1/partners
   curl -b /tmp/xat-admin '%s/api/v1/audit-events?kind=cross_tenant.denied'
-
-Health: %s/healthz  Readiness: %s/readyz  Metrics: %s/metrics
 `,
 		addr, acme.domain, globex.domain, demoPassword, acme.admin, acme.member, globex.admin, globex.member,
 		demoPlatformAdmin,
@@ -159,6 +179,7 @@ Health: %s/healthz  Readiness: %s/readyz  Metrics: %s/metrics
 		tokens[acme.admin], base(globex.domain),
 		tokens[globex.admin], base(globex.domain),
 		acme.admin, demoPassword, base(acme.domain), base(acme.domain),
-		demoPlatformAdmin, demoPassword, base("localhost"), base("localhost"), base("localhost"),
-		base("localhost"), base("localhost"), base("localhost"))
+		demoPlatformAdmin, demoPassword, base("localhost"), base("localhost"), base("localhost"))
+	printSample(w, base(acme.domain), tokens[acme.admin], sample)
+	fmt.Fprintf(w, "\nHealth: %[1]s/healthz  Readiness: %[1]s/readyz  Metrics: %[1]s/metrics\n", base("localhost"))
 }

@@ -8,8 +8,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/xatlabs/xat/internal/httpapi"
-	"github.com/xatlabs/xat/internal/postgres"
 	"github.com/xatlabs/xat/tenancy"
+	"github.com/xatlabs/xat/tenancy/cache"
 )
 
 func (a *app) serveCommand() *cobra.Command {
@@ -54,12 +54,12 @@ type serveOptions struct {
 	workers int  // analyses run at once in this process; 0 runs none
 
 	// ready, when set, is called before the server listens, with the
-	// database (the demo seeds it then).
-	ready func(context.Context, *tenancy.DB, *postgres.Store) error
+	// database, file storage and job queue (the demo seeds them then).
+	ready func(context.Context, *backend) error
 }
 
 // serve runs the API, with job workers, until ctx ends.
-func (a *app) serve(ctx context.Context, migrate bool, ready func(context.Context, *tenancy.DB, *postgres.Store) error) error {
+func (a *app) serve(ctx context.Context, migrate bool, ready func(context.Context, *backend) error) error {
 	return a.serveWith(ctx, serveOptions{migrate: migrate, workers: defaultWorkers, ready: ready})
 }
 
@@ -86,8 +86,14 @@ func (a *app) serveWith(ctx context.Context, o serveOptions) error {
 		a.logger.WarnContext(ctx, "Migrations are pending; /readyz answers 503 until xat migrate runs")
 	}
 
+	kv, err := cache.Open(a.cfg.CacheURL)
+	if err != nil {
+		return err
+	}
+	defer kv.Close()
+
 	if o.ready != nil {
-		if err := o.ready(ctx, db, store); err != nil {
+		if err := o.ready(ctx, b); err != nil {
 			return err
 		}
 	}
@@ -99,6 +105,7 @@ func (a *app) serveWith(ctx context.Context, o serveOptions) error {
 		PathPrefix:     a.cfg.PathPrefix,
 		SecureCookies:  a.cfg.SecureCookies,
 		Data:           httpapi.DataConfig{Files: b.files, Jobs: b.jobs},
+		Cache:          kv,
 	}, db, store, resolver, a.logger)
 	// The server subscribed its credential cache to the resolver's
 	// listener; listening starts only now, so that it LISTENs on both.

@@ -18,6 +18,7 @@
 //	XAT_PATH_PREFIX           --path-prefix               also serve tenants under /t/<schema>/ on public hosts (default false)
 //	XAT_SECURE_COOKIES        --secure-cookies            mark session cookies Secure (default false)
 //	XAT_STORAGE_URL           --storage-url               uploaded files: file:///dir or s3://bucket (default file://<data dir>/files)
+//	XAT_CACHE_URL             --cache-url                 cache: memory:// or redis://host:port/db (default memory://)
 //
 // An empty environment variable counts as unset, except XAT_SCHEMA_PREFIX,
 // where an empty value means tenant schemas need no prefix.
@@ -107,6 +108,11 @@ type Config struct {
 	// S3-compatible bucket. Default file://<DataDir>/files, with DataDir
 	// made absolute.
 	StorageURL string
+
+	// CacheURL says where cached entries are kept (see cache.Open):
+	// memory:// for this process alone, redis:// or rediss:// for a cache
+	// shared by every instance. Default "memory://".
+	CacheURL string
 }
 
 // ServingRole returns the name of the login role that serves tenant work:
@@ -188,12 +194,14 @@ var (
 		"mark session cookies Secure (behind TLS)"}
 	storageURL = setting{"XAT_STORAGE_URL", "storage-url", "url", "",
 		"where uploaded files are kept: file:///dir or s3://bucket (default: file://<data dir>/files)"}
+	cacheURL = setting{"XAT_CACHE_URL", "cache-url", "url", "memory://",
+		"where cached entries are kept: memory:// or redis://host:port/db"}
 
 	settings = []setting{
 		databaseURL, servingURL, dataDir, schemaPrefix, rolePrefix,
 		guard, poolSize, maxConnsPerTenant, logLevel, logFormat,
 		addr, publicHosts, trustedProxies, pathPrefix, secureCookies,
-		storageURL,
+		storageURL, cacheURL,
 	}
 )
 
@@ -279,6 +287,7 @@ func Load(lookupEnv func(string) (string, bool), fs *pflag.FlagSet) (Config, err
 	c.PathPrefix = r.bool(pathPrefix)
 	c.SecureCookies = r.bool(secureCookies)
 	c.StorageURL = r.storageURL(c.DataDir)
+	c.CacheURL = r.cacheURL()
 
 	c.ServingDatabaseURL = r.servingURL(c)
 	return c, errors.Join(r.errs...)
@@ -379,6 +388,20 @@ func (r *reader) storageURL(dataDir string) string {
 		r.fail(storageURL, fmt.Sprintf("invalid value %q: want a bucket, as in s3://bucket?region=eu-west-1", v))
 	case u.Scheme != "file" && u.Scheme != "s3":
 		r.fail(storageURL, fmt.Sprintf("invalid value %q: want a file:// or s3:// URL", v))
+	}
+	return v
+}
+
+// cacheURL returns the cache URL, checked for its scheme only; cache.Open
+// checks the rest when it opens it.
+func (r *reader) cacheURL() string {
+	v := r.value(cacheURL)
+	u, err := url.Parse(v)
+	switch {
+	case err != nil:
+		r.fail(cacheURL, fmt.Sprintf("invalid value %q: not a URL", v))
+	case u.Scheme != "memory" && u.Scheme != "redis" && u.Scheme != "rediss":
+		r.fail(cacheURL, fmt.Sprintf("invalid value %q: want a memory://, redis:// or rediss:// URL", v))
 	}
 	return v
 }

@@ -38,6 +38,7 @@ func TestLoadDefaults(t *testing.T) {
 		Addr:              "127.0.0.1:8080",
 		PublicHosts:       []string{"localhost", "127.0.0.1"},
 		StorageURL:        "file://" + filepath.ToSlash(filepath.Join(wd, ".xat", "files")),
+		CacheURL:          "memory://",
 	}, c)
 	require.Equal(t, "xat_app", c.ServingRole())
 }
@@ -78,6 +79,30 @@ func TestLoadStorageURL(t *testing.T) {
 		require.ErrorAs(t, err, &ce, bad)
 		require.Equal(t, "XAT_STORAGE_URL", ce.Env, bad)
 		require.ErrorContains(t, err, "--storage-url", bad)
+	}
+}
+
+func TestLoadCacheURL(t *testing.T) {
+	t.Parallel()
+	for _, v := range []string{"memory://", "memory://?max_entries=100", "redis://cache:6379/0", "rediss://cache:6380"} {
+		c, err := Load(env(map[string]string{"XAT_CACHE_URL": v}), nil)
+		require.NoError(t, err, v)
+		require.Equal(t, v, c.CacheURL)
+	}
+
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	AddFlags(fs)
+	require.NoError(t, fs.Parse([]string{"--cache-url", "redis://from-flag:6379"}))
+	c, err := Load(env(map[string]string{"XAT_CACHE_URL": "memory://"}), fs)
+	require.NoError(t, err)
+	require.Equal(t, "redis://from-flag:6379", c.CacheURL)
+
+	for _, bad := range []string{"memcached://host", "cache", "://"} {
+		_, err := Load(env(map[string]string{"XAT_CACHE_URL": bad}), nil)
+		var ce *Error
+		require.ErrorAs(t, err, &ce, bad)
+		require.Equal(t, "XAT_CACHE_URL", ce.Env, bad)
+		require.ErrorContains(t, err, "--cache-url", bad)
 	}
 }
 

@@ -51,7 +51,7 @@ func (s *Server) getAnalysis(w http.ResponseWriter, r *http.Request, p *principa
 	if err != nil {
 		return err
 	}
-	an, err := s.store.Analysis(r.Context(), p.actor(), id)
+	an, err := s.analysis(r.Context(), p.actor(), id)
 	if err != nil {
 		return err
 	}

@@ -433,7 +433,7 @@ func (s *Server) listPlatformsAdmin(w http.ResponseWriter, r *http.Request, _ *p
 }
 
 func (s *Server) writePlatforms(w http.ResponseWriter, r *http.Request) error {
-	items, err := s.store.Platforms(r.Context())
+	items, err := s.platforms(r.Context())
 	if err != nil {
 		return err
 	}
@@ -459,6 +459,7 @@ func (s *Server) createPlatform(w http.ResponseWriter, r *http.Request, _ *princ
 	if err != nil {
 		return err
 	}
+	s.forgetPlatforms(r.Context())
 	writeJSON(w, http.StatusCreated, pl)
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/xatlabs/xat/internal/auth"
 	"github.com/xatlabs/xat/internal/postgres"
 	"github.com/xatlabs/xat/tenancy"
+	"github.com/xatlabs/xat/tenancy/cache"
 )
 
 // Config shapes the HTTP server. Zero values get the defaults noted.
@@ -32,6 +33,7 @@ type Config struct {
 	RetryAfter     time.Duration  // advertised when a partner's pool share is used up; default 1s
 	Hasher         *auth.Hasher   // password hashing; default auth.DefaultHasher
 	Data           DataConfig     // uploads, downloads and analyses
+	Cache          *cache.Cache   // platform list and finished analyses; nil caches nothing
 }
 
 func (c Config) withDefaults() Config {

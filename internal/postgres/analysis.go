@@ -103,6 +103,24 @@ func (s *Store) Analysis(ctx context.Context, a Actor, id int64) (*Analysis, err
 	return an, nil
 }
 
+// AnalysisVisible returns nil when an analysis of the partner in ctx
+// exists and the actor may see it, and ErrNotFound otherwise, like
+// Analysis, without reading the analysis itself.
+func (s *Store) AnalysisVisible(ctx context.Context, a Actor, id int64) error {
+	ctx, err := a.scope(ctx)
+	if err != nil {
+		return fmt.Errorf("check analysis %d: %w", id, err)
+	}
+	_, err = tenancy.Row(ctx, s.db, pgx.RowTo[bool], `
+		SELECT true
+		FROM capture_analyses
+		WHERE id = $1 AND ($2 OR owner_id = $3)`, id, a.Admin, a.UserID)
+	if err != nil {
+		return fmt.Errorf("check analysis %d: %w", id, notFound(err))
+	}
+	return nil
+}
+
 // Analyses lists the analyses of the partner in ctx that the actor may
 // see, by id, one page at a time. It returns the next page's cursor, ""
 // after the last page.
