@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"errors"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -128,8 +129,22 @@ func (s *Server) deleteCollector(w http.ResponseWriter, r *http.Request, p *prin
 	if err != nil {
 		return err
 	}
+	// The files go after the rows: a file that outlives its row is
+	// invisible, a row without its file would be a broken download.
+	var keys []string
+	if s.cfg.Data.Files != nil {
+		if keys, err = s.store.CollectorFileKeys(r.Context(), p.actor(), id); err != nil {
+			return err
+		}
+	}
 	if err := s.store.DeleteCollector(r.Context(), p.actor(), id); err != nil {
 		return err
+	}
+	for _, k := range keys {
+		if err := s.cfg.Data.Files.Delete(r.Context(), k); err != nil {
+			logger(r.Context(), s.log).WarnContext(r.Context(), "Collected file not removed",
+				slog.String("key", k), slog.Any("error", err))
+		}
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil

@@ -97,12 +97,8 @@ func (s *Server) downloadData(w http.ResponseWriter, r *http.Request, p *princip
 
 // deleteData deletes collected data and its analyses, then its file. A
 // file that cannot be removed is logged and left behind, invisible: the
-// row that named it is gone.
-//
-// TODO: deleting a collector removes its data rows (ON DELETE CASCADE) but
-// not their files, which stay in storage, unlisted, until the partner's
-// files are dropped; the collector route needs to remove them as this one
-// does.
+// row that named it is gone. Deleting a collector removes its files the
+// same way.
 func (s *Server) deleteData(w http.ResponseWriter, r *http.Request, p *principal) error {
 	ctx := r.Context()
 	if s.cfg.Data.Files == nil {

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -391,6 +392,27 @@ func TestDataDelete(t *testing.T) {
 	requireError(t, c.Get(analysisPath(an.ID)), http.StatusNotFound, "not_found")
 	require.Empty(t, f.storedFiles(t))
 	requireError(t, c.Delete(dataPath(d.ID)), http.StatusNotFound, "not_found")
+}
+
+// TestCollectorDeleteRemovesFiles deletes a collector with uploads: its
+// data rows and its files go with it, another collector's stay.
+func TestCollectorDeleteRemovesFiles(t *testing.T) {
+	t.Parallel()
+	f := setupData(t, tenancy.GuardRole, httpapi.Config{})
+	c := f.as(t, f.a, f.a.member)
+	doomed, kept := f.a.member.collectors[0].ID, f.a.member.collectors[1].ID
+	for _, body := range []string{"one", "two"} {
+		decode[postgres.CollectedData](t, upload(c, doomed, strings.NewReader(body)), http.StatusCreated)
+	}
+	decode[postgres.CollectedData](t, upload(c, kept, strings.NewReader("three")), http.StatusCreated)
+	require.Len(t, f.storedFiles(t), 3)
+
+	require.Equal(t, http.StatusNoContent, c.Delete(collectorPath(doomed)).Status)
+	files := f.storedFiles(t)
+	require.Len(t, files, 1)
+	body, err := os.ReadFile(files[0])
+	require.NoError(t, err)
+	require.Equal(t, "three", string(body))
 }
 
 // TestUploadWithoutStorage answers 503 rather than failing inside.

@@ -243,3 +243,22 @@ func (s *Store) DeleteCollector(ctx context.Context, a Actor, id int64) error {
 	}
 	return nil
 }
+
+// CollectorFileKeys returns the storage keys of the collected data of a
+// collector the actor can see, so that deleting the collector can remove
+// its files too.
+func (s *Store) CollectorFileKeys(ctx context.Context, a Actor, id int64) ([]string, error) {
+	ctx, err := a.scope(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("file keys of collector %d: %w", id, err)
+	}
+	keys, err := tenancy.Rows(ctx, s.db, pgx.RowTo[string], `
+		SELECT d.file_key
+		FROM collected_data d
+		JOIN collectors c ON c.id = d.collector_id
+		WHERE c.id = $1 AND ($2 OR c.owner_id = $3)`, id, a.Admin, a.UserID)
+	if err != nil {
+		return nil, fmt.Errorf("file keys of collector %d: %w", id, err)
+	}
+	return keys, nil
+}
