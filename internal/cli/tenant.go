@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/xatlabs/xat/tenancy"
+	"github.com/xatlabs/xat/tenancy/storage"
 )
 
 func (a *app) tenantCommand() *cobra.Command {
@@ -308,6 +309,10 @@ tenant can be deleted, and only with both --drop and --yes.`,
 			}
 			defer done()
 
+			t, err := db.Tenant(ctx, schema)
+			if err != nil {
+				return fmt.Errorf("tenant %s: %w", schema, err)
+			}
 			err = db.DeleteTenant(ctx, schema)
 			if errors.Is(err, tenancy.ErrTenantActive) {
 				return fmt.Errorf("tenant %s is active; deactivate it first with 'xat tenant deactivate %s'",
@@ -316,7 +321,16 @@ tenant can be deleted, and only with both --drop and --yes.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Deleted tenant %s with its schema, role and data\n", schema)
+			// The rows are gone; the files would be unreachable.
+			files, err := storage.Open(ctx, a.cfg.StorageURL)
+			if err == nil {
+				err = files.DeletePrefix(tenancy.WithTenant(ctx, t))
+				files.Close()
+			}
+			if err != nil {
+				return fmt.Errorf("tenant %s deleted, but its files were not: %w", schema, err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Deleted tenant %s with its schema, role, data and files\n", schema)
 			return nil
 		},
 	}

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"cmp"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -222,6 +223,13 @@ func (s *Server) deletePartner(w http.ResponseWriter, r *http.Request, p *princi
 		return tenantError(err)
 	}
 	s.registryChanged()
+	if s.cfg.Data.Files != nil {
+		// The rows are gone; files left behind would be unreachable.
+		if err := s.cfg.Data.Files.DeletePrefix(tenancy.WithTenant(r.Context(), t)); err != nil {
+			logger(r.Context(), s.log).WarnContext(r.Context(), "Partner files not removed",
+				slog.String("schema", t.Schema), slog.Any("error", err))
+		}
+	}
 	s.audit(r, postgres.AuditEvent{Kind: postgres.AuditTenantDeleted, TenantID: &t.ID, UserID: &p.User.ID,
 		Detail: map[string]any{"schema": t.Schema}})
 	w.WriteHeader(http.StatusNoContent)
