@@ -82,10 +82,19 @@ func collectorName(field, v string) (string, error) {
 
 // collectorError maps the database's refusals of a collector write.
 func collectorError(err error) error {
-	if isViolation(err, foreignKeyViolation, "collectors_platform_id_fkey") {
+	return notFound(err)
+}
+
+// checkPlatform returns ErrInvalidPlatform when no platform has this id.
+// Partner tables keep no foreign key to shared tables (see the tenant
+// migrations), so the check is the application's.
+func checkPlatform(ctx context.Context, tx pgx.Tx, id int64) error {
+	var ok bool
+	err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM public.platforms WHERE id = $1)", id).Scan(&ok)
+	if err == nil && !ok {
 		return ErrInvalidPlatform
 	}
-	return notFound(err)
+	return err
 }
 
 // CreateCollector registers a collector of the partner in ctx, owned by
@@ -111,6 +120,9 @@ func (s *Store) CreateCollector(
 
 	var c *Collector
 	err = s.db.InTenant(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		if err := checkPlatform(ctx, tx, platformID); err != nil {
+			return err
+		}
 		rows, _ := tx.Query(ctx, `
 			INSERT INTO collectors (site_name, machine_name, platform_id, owner_id)
 			VALUES ($1, $2, $3, $4)
@@ -204,6 +216,11 @@ func (s *Store) UpdateCollector(ctx context.Context, a Actor, id int64, p Collec
 
 	var c *Collector
 	err = s.db.InTenant(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		if p.PlatformID != nil {
+			if err := checkPlatform(ctx, tx, *p.PlatformID); err != nil {
+				return err
+			}
+		}
 		rows, _ := tx.Query(ctx, `
 			UPDATE collectors
 			SET site_name = coalesce($4, site_name),

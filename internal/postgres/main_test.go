@@ -59,13 +59,8 @@ func setupGuard(t *testing.T, guard tenancy.Guard) *fixture {
 
 // newTenant provisions a partner for one test. Unlike tenancytest.NewTenant
 // it leaves the partner in place when the test ends; the whole test
-// database goes when the binary's tests are done.
-//
-// TODO: dropping a partner's schema takes ACCESS EXCLUSIVE locks on
-// public.users and public.platforms, which its tables reference, in an
-// order that deadlocks with other partners' inserts and with concurrent
-// provisioning. Deleting partners while parallel tests run made them fail
-// at random; TestDeleteTenant covers deletion on its own.
+// database goes when the binary's tests are done, and TestDeleteTenant
+// covers deletion on its own.
 func newTenant(t *testing.T, db *tenancy.DB) *tenancy.Tenant {
 	t.Helper()
 	id := hex.EncodeToString(randomBytes(5))

@@ -1,13 +1,21 @@
 -- A partner's data model. Runs with the partner's schema first on the search
 -- path: unqualified names are the partner's tables, shared ones are written
--- public.x. Tables reference only their own schema or shared tables.
+-- public.x.
+--
+-- Partner tables hold ids of shared rows (platform_id, owner_id) without
+-- foreign keys to them. A foreign key puts two triggers on the referenced
+-- shared table for every partner: with thousands of partners, public.users
+-- would carry tens of thousands of triggers, every backend would reload
+-- them whenever a partner is provisioned, and each new partner would take
+-- longer to create than the last. The application checks these ids when it
+-- writes them; shared rows are never deleted.
 
 CREATE TABLE collectors (
     id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     site_name    text NOT NULL CHECK (length(site_name) BETWEEN 1 AND 200),
     machine_name text NOT NULL CHECK (length(machine_name) BETWEEN 1 AND 200),
-    platform_id  bigint NOT NULL REFERENCES public.platforms (id),
-    owner_id     bigint NOT NULL REFERENCES public.users (id),
+    platform_id  bigint NOT NULL, -- public.platforms
+    owner_id     bigint NOT NULL, -- public.users
     created_at   timestamptz NOT NULL DEFAULT now(),
     last_seen_at timestamptz
 );
@@ -34,7 +42,7 @@ CREATE TABLE collected_data (
     sha256        text NOT NULL CHECK (sha256 ~ '^[0-9a-f]{64}$'),
     content_type  text NOT NULL DEFAULT 'application/octet-stream',
     uploaded_at   timestamptz NOT NULL DEFAULT now(),
-    owner_id      bigint NOT NULL REFERENCES public.users (id)
+    owner_id      bigint NOT NULL -- public.users
 );
 CREATE INDEX collected_data_collector_id ON collected_data (collector_id, id);
 CREATE INDEX collected_data_owner_id ON collected_data (owner_id, id);
@@ -47,7 +55,7 @@ CREATE TABLE capture_analyses (
     progress          real NOT NULL DEFAULT 0 CHECK (progress BETWEEN 0 AND 1),
     result            jsonb,
     error             text,
-    owner_id          bigint NOT NULL REFERENCES public.users (id),
+    owner_id          bigint NOT NULL, -- public.users
     created_at        timestamptz NOT NULL DEFAULT now(),
     started_at        timestamptz,
     finished_at       timestamptz
