@@ -15,6 +15,11 @@ import (
 // pipeline.
 const DefaultReportBatch = 50
 
+// TODO: over 1,000 tenants the report takes about 1.2 s, mostly planning:
+// every table reference carries its row-level security policies. A
+// reporting role exempt from the policies, or counters kept per tenant,
+// would be needed to reach a few hundred milliseconds.
+
 // Report runs perTenant against every tenant schema and hands each result
 // row to scan. perTenant is a SELECT in which {{schema}} stands for the
 // quoted tenant schema and {{tenant_id}} for the tenant's id, for example
