@@ -241,19 +241,9 @@ func runReport(ctx context.Context, log *slog.Logger, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	_, e, err := start(ctx, log)
-	if err != nil {
-		return err
-	}
-	defer e.Close()
-	w, closeOut, err := report(*out)
-	if err != nil {
-		return err
-	}
-	defer closeOut()
-	fmt.Fprintf(w, "# Report benchmark\n\nCommand: `go run ./cmd/xatbench report %s`  \nRun: %s.\n\n",
-		join(args), time.Now().UTC().Format(time.RFC3339))
-	return bench.Report(ctx, e, *n, w)
+	return withReport(ctx, log, "report", args, *out, func(w io.Writer, e *bench.Env, _ string) error {
+		return bench.Report(ctx, e, *n, w)
+	})
 }
 
 func runUpload(ctx context.Context, log *slog.Logger, args []string) error {
@@ -264,17 +254,26 @@ func runUpload(ctx context.Context, log *slog.Logger, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	return withReport(ctx, log, "upload", args, *out, func(w io.Writer, e *bench.Env, self string) error {
+		return bench.Upload(ctx, e, self, *size<<20, *count, w)
+	})
+}
+
+// withReport sets up the benchmark's database and report, writes the
+// report's heading with the command that produced it, and runs fn.
+func withReport(ctx context.Context, log *slog.Logger, name string, args []string, out string,
+	fn func(w io.Writer, e *bench.Env, self string) error) error {
 	self, e, err := start(ctx, log)
 	if err != nil {
 		return err
 	}
 	defer e.Close()
-	w, closeOut, err := report(*out)
+	w, closeOut, err := report(out)
 	if err != nil {
 		return err
 	}
 	defer closeOut()
-	fmt.Fprintf(w, "# Upload benchmark\n\nCommand: `go run ./cmd/xatbench upload %s`  \nRun: %s.\n\n",
-		join(args), time.Now().UTC().Format(time.RFC3339))
-	return bench.Upload(ctx, e, self, *size<<20, *count, w)
+	fmt.Fprintf(w, "# %s benchmark\n\nCommand: `go run ./cmd/xatbench %s %s`  \nRun: %s.\n\n",
+		strings.ToUpper(name[:1])+name[1:], name, join(args), time.Now().UTC().Format(time.RFC3339))
+	return fn(w, e, self)
 }

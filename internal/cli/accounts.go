@@ -125,24 +125,15 @@ func (a *app) memberAddCommand() *cobra.Command {
 			if err := a.requireSchemaFlag(cmd, schema); err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			db, done, err := a.open(ctx)
-			if err != nil {
-				return err
-			}
-			defer done()
-			store := postgres.New(db)
-			t, u, err := memberOf(ctx, db, store, schema, args[0])
-			if err != nil {
-				return err
-			}
-			if err := store.AddMember(ctx, t.ID, u.ID, role); err != nil {
-				return err
-			}
-			store.Audit(ctx, postgres.AuditEvent{Kind: postgres.AuditMemberAdded, TenantID: &t.ID, Actor: "cli",
-				Detail: map[string]any{"member_id": u.ID, "role": role}})
-			fmt.Fprintf(cmd.OutOrStdout(), "%s is now %s of %s\n", u.Email, role, t.Schema)
-			return nil
+			return a.withMember(cmd, schema, args[0], func(ctx context.Context, store *postgres.Store, t *tenancy.Tenant, u *postgres.User) error {
+				if err := store.AddMember(ctx, t.ID, u.ID, role); err != nil {
+					return err
+				}
+				store.Audit(ctx, postgres.AuditEvent{Kind: postgres.AuditMemberAdded, TenantID: &t.ID, Actor: "cli",
+					Detail: map[string]any{"member_id": u.ID, "role": role}})
+				fmt.Fprintf(cmd.OutOrStdout(), "%s is now %s of %s\n", u.Email, role, t.Schema)
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&schema, "tenant", "", "schema of the partner")
@@ -160,24 +151,15 @@ func (a *app) memberRemoveCommand() *cobra.Command {
 			if err := a.requireSchemaFlag(cmd, schema); err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			db, done, err := a.open(ctx)
-			if err != nil {
-				return err
-			}
-			defer done()
-			store := postgres.New(db)
-			t, u, err := memberOf(ctx, db, store, schema, args[0])
-			if err != nil {
-				return err
-			}
-			if err := store.RemoveMember(ctx, t.ID, u.ID); err != nil {
-				return fmt.Errorf("remove %s from %s: %w", u.Email, t.Schema, err)
-			}
-			store.Audit(ctx, postgres.AuditEvent{Kind: postgres.AuditMemberRemoved, TenantID: &t.ID, Actor: "cli",
-				Detail: map[string]any{"member_id": u.ID}})
-			fmt.Fprintf(cmd.OutOrStdout(), "%s is no longer a member of %s\n", u.Email, t.Schema)
-			return nil
+			return a.withMember(cmd, schema, args[0], func(ctx context.Context, store *postgres.Store, t *tenancy.Tenant, u *postgres.User) error {
+				if err := store.RemoveMember(ctx, t.ID, u.ID); err != nil {
+					return fmt.Errorf("remove %s from %s: %w", u.Email, t.Schema, err)
+				}
+				store.Audit(ctx, postgres.AuditEvent{Kind: postgres.AuditMemberRemoved, TenantID: &t.ID, Actor: "cli",
+					Detail: map[string]any{"member_id": u.ID}})
+				fmt.Fprintf(cmd.OutOrStdout(), "%s is no longer a member of %s\n", u.Email, t.Schema)
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&schema, "tenant", "", "schema of the partner")
@@ -242,4 +224,22 @@ func memberOf(ctx context.Context, db *tenancy.DB, store *postgres.Store, schema
 		return nil, nil, err
 	}
 	return t, u, nil
+}
+
+// withMember opens the database and runs fn with the partner of schema and
+// the user of email, for the membership commands.
+func (a *app) withMember(cmd *cobra.Command, schema, email string,
+	fn func(ctx context.Context, store *postgres.Store, t *tenancy.Tenant, u *postgres.User) error) error {
+	ctx := cmd.Context()
+	db, done, err := a.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	store := postgres.New(db)
+	t, u, err := memberOf(ctx, db, store, schema, email)
+	if err != nil {
+		return err
+	}
+	return fn(ctx, store, t, u)
 }
