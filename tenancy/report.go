@@ -9,16 +9,14 @@ import (
 )
 
 // DefaultReportBatch is how many tenants one statement of a cross-tenant
-// report covers. Planning a UNION ALL grows faster than linearly with its
-// branches, so one statement over thousands of schemas spends seconds in
-// the planner; batches keep each plan small, and all batches travel in one
-// pipeline.
-const DefaultReportBatch = 50
-
-// TODO: over 1,000 tenants the report takes about 1.2 s, mostly planning:
-// every table reference carries its row-level security policies. A
-// reporting role exempt from the policies, or counters kept per tenant,
-// would be needed to reach a few hundred milliseconds.
+// report covers. All statements travel in one pipeline, one round trip, so
+// the cost is the server's planning. Planning a UNION ALL grows faster than
+// linearly with its branches (and every branch carries its tables'
+// row-level security policies): over 1,000 tenants, measured side by side,
+// one statement per tenant took 0.25 s, four tenants a statement 0.29 s,
+// ten 0.50 s, fifty 1.2 s, and a single UNION ALL over all of them 8 to
+// 10 s. Larger batches only pay off where round trips are not pipelined.
+const DefaultReportBatch = 1
 
 // Report runs perTenant against every tenant schema and hands each result
 // row to scan. perTenant is a SELECT in which {{schema}} stands for the

@@ -59,7 +59,7 @@ func Report(ctx context.Context, e *Env, n int, w io.Writer) error {
 	b := median(durations(batched))
 	fmt.Fprintf(w, "## Cross-partner report over %d partners (exact counts of collectors, data, analyses, stored bytes)\n\n", n)
 	fmt.Fprintf(w, "| form | seconds (median) | relative to XAT's |\n|---|---|---|\n")
-	fmt.Fprintf(w, "| XAT: batches of %d partners per UNION ALL, all batches in one pipeline, reporting role | %.3f | 1.0 |\n",
+	fmt.Fprintf(w, "| XAT: %d partner(s) per statement, every statement in one pipeline, reporting role | %.3f | 1.0 |\n",
 		tenancy.DefaultReportBatch, b)
 	fmt.Fprintf(w, "| one query per partner, one after another | %.3f | %.1f |\n", loop, loop/b)
 	fmt.Fprintf(w, "| one UNION ALL over every partner | %.3f | %.1f |\n", union, union/b)

@@ -22,7 +22,7 @@ type TenantUsage struct {
 }
 
 // usageSQL counts one partner's rows; tenancy's Report runs it for every
-// partner through the read-only reporting role, many partners a statement.
+// partner through the read-only reporting role, all in one pipeline.
 const usageSQL = `
 	SELECT {{tenant_id}}::bigint,
 	       (SELECT count(*) FROM {{schema}}.collectors),
