@@ -175,7 +175,10 @@ func (db *DB) staleRole(ctx context.Context, conn *pgxpool.Conn, t *Tenant, err 
 // its own; on a CPU-bound 2-core machine a scoped read runs at about a
 // tenth of the rate of the bare query (docs/benchmarks.md). Folding the
 // settings into one set_config() call would halve that work, but Citus
-// propagates only SET LOCAL, so it could serve the role guard only.
+// propagates only SET LOCAL, so it could serve the role guard only. The
+// query itself is also planned afresh each time (exec mode, see TunePool);
+// statements prepared per tenant schema would save that, at the price of
+// one prepared plan per tenant and statement in every pooled backend.
 func (db *DB) Read(ctx context.Context, scan func(pgx.Rows) error, sql string, args ...any) error {
 	t, err := db.scopedTenant(ctx)
 	if err != nil {
