@@ -121,9 +121,16 @@ func (a *authenticator) fromToken(ctx context.Context, r *http.Request, plain st
 	}
 	p := &principal{User: g.user, Role: g.role, Via: "token", TokenID: tok.ID, TenantID: &tok.TenantID}
 	if a.grants.markTouched(g, time.Now()) {
-		if err := a.s.store.TouchToken(ctx, tok.ID); err != nil {
-			logger(ctx, a.s.log).WarnContext(ctx, "Token use not recorded", slog.Any("error", err))
-		}
+		// Recording the use is a write and a commit; the request does not
+		// wait for it. It happens at most once a minute per token.
+		log := logger(ctx, a.s.log)
+		go func(ctx context.Context) {
+			ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			if err := a.s.store.TouchToken(ctx, tok.ID); err != nil {
+				log.WarnContext(ctx, "Token use not recorded", slog.Any("error", err))
+			}
+		}(context.WithoutCancel(ctx))
 	}
 	return p, nil
 }
