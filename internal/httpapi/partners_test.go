@@ -39,6 +39,7 @@ func adminRoutes(partnerID int64) []probe {
 		{http.MethodGet, "/api/v1/platforms", nil},
 		{http.MethodPost, "/api/v1/platforms", obj{"name": "x"}},
 		{http.MethodGet, "/api/v1/audit-events", nil},
+		{http.MethodGet, "/api/v1/reports/tenants", nil},
 	}
 }
 
@@ -466,5 +467,32 @@ func TestAuditEvents(t *testing.T) {
 	} {
 		res := c.Get("/api/v1/audit-events?" + q)
 		require.Equal(t, http.StatusBadRequest, res.Status, "%s: %s", q, res.Body)
+	}
+}
+
+// TestTenantReport checks the usage report: platform administrators see
+// each partner's own counts, and no partner host serves it, whatever the
+// credential.
+func TestTenantReport(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+
+	type usage struct {
+		PartnerID  int64 `json:"partner_id"`
+		Collectors int64 `json:"collectors"`
+	}
+	res := f.cookie(t, publicHost, f.admin).Get("/api/v1/reports/tenants")
+	list := decode[struct{ Items []usage }](t, res, http.StatusOK)
+	counts := map[int64]int64{}
+	for _, u := range list.Items {
+		counts[u.PartnerID] = u.Collectors
+	}
+	for _, p := range []*partner{f.a, f.b} {
+		all := decode[collectorList](t, f.bearer(t, p.host, p.admin).Get("/api/v1/collectors?limit=200"), http.StatusOK)
+		require.Equal(t, int64(len(all.Items)), counts[p.tenant.ID], p.tenant.Schema)
+	}
+
+	for _, c := range []client{f.bearer(t, f.a.host, f.a.admin), f.cookie(t, f.a.host, f.a.admin), f.cookie(t, f.b.host, f.b.member)} {
+		requireError(t, c.Get("/api/v1/reports/tenants"), http.StatusNotFound, "not_found")
 	}
 }
