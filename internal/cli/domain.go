@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -63,38 +64,25 @@ makes the new one primary in its place.`,
 }
 
 func (a *app) domainRemoveCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "remove DOMAIN",
-		Short: "Stop routing a domain",
-		Long: `Stop routing DOMAIN. A tenant's primary domain can be removed only when it
+	return a.domainActionCommand("remove DOMAIN", "Stop routing a domain",
+		`Stop routing DOMAIN. A tenant's primary domain can be removed only when it
 is the tenant's last domain; make another one primary first.`,
-		Args: args("DOMAIN"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			domain, err := domainArg(cmd, args[0])
-			if err != nil {
-				return err
-			}
-
-			ctx := cmd.Context()
-			db, done, err := a.open(ctx)
-			if err != nil {
-				return err
-			}
-			defer done()
-
-			if err := db.RemoveDomain(ctx, domain); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Removed domain %s\n", domain)
-			return nil
-		},
-	}
+		(*tenancy.DB).RemoveDomain, "Removed domain %s\n")
 }
 
 func (a *app) domainPrimaryCommand() *cobra.Command {
+	return a.domainActionCommand("primary DOMAIN", "Make a domain its tenant's primary domain", "",
+		(*tenancy.DB).SetPrimaryDomain, "Domain %s is now primary\n")
+}
+
+// domainActionCommand is a command that does one thing to one domain and
+// says so with done, a format taking the domain.
+func (a *app) domainActionCommand(use, short, long string,
+	act func(db *tenancy.DB, ctx context.Context, domain string) error, done string) *cobra.Command {
 	return &cobra.Command{
-		Use:   "primary DOMAIN",
-		Short: "Make a domain its tenant's primary domain",
+		Use:   use,
+		Short: short,
+		Long:  long,
 		Args:  args("DOMAIN"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			domain, err := domainArg(cmd, args[0])
@@ -103,16 +91,16 @@ func (a *app) domainPrimaryCommand() *cobra.Command {
 			}
 
 			ctx := cmd.Context()
-			db, done, err := a.open(ctx)
+			db, closeDB, err := a.open(ctx)
 			if err != nil {
 				return err
 			}
-			defer done()
+			defer closeDB()
 
-			if err := db.SetPrimaryDomain(ctx, domain); err != nil {
+			if err := act(db, ctx, domain); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Domain %s is now primary\n", domain)
+			fmt.Fprintf(cmd.OutOrStdout(), done, domain)
 			return nil
 		},
 	}
