@@ -13,20 +13,7 @@ import (
 // only its hash is stored.
 
 func (s *Server) listCollectorTokens(w http.ResponseWriter, r *http.Request, p *principal) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	pg, err := page(r)
-	if err != nil {
-		return err
-	}
-	items, next, err := s.store.CollectorTokens(r.Context(), p.actor(), id, pg)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, newList(items, next))
-	return nil
+	return listOfCollector(w, r, p, s.store.CollectorTokens)
 }
 
 func (s *Server) createCollectorToken(w http.ResponseWriter, r *http.Request, p *principal) error {

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +14,13 @@ import (
 )
 
 func (s *Server) listData(w http.ResponseWriter, r *http.Request, p *principal) error {
+	return listOfCollector(w, r, p, s.store.DataOfCollector)
+}
+
+// listOfCollector answers one page of what belongs to the collector in the
+// path, as the store's list function sees it for the caller.
+func listOfCollector[T any](w http.ResponseWriter, r *http.Request, p *principal,
+	list func(context.Context, postgres.Actor, int64, postgres.Page) ([]T, string, error)) error {
 	id, err := pathID(r, "id")
 	if err != nil {
 		return err
@@ -21,7 +29,7 @@ func (s *Server) listData(w http.ResponseWriter, r *http.Request, p *principal) 
 	if err != nil {
 		return err
 	}
-	items, next, err := s.store.DataOfCollector(r.Context(), p.actor(), id, pg)
+	items, next, err := list(r.Context(), p.actor(), id, pg)
 	if err != nil {
 		return err
 	}
