@@ -69,31 +69,10 @@ func runTenancy(ctx context.Context, log *slog.Logger, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	self, e, err := start(ctx, log)
-	if err != nil {
-		return err
-	}
-	defer e.Close()
-	o.Self = self
-	w, closeOut, err := report(*out)
-	if err != nil {
-		return err
-	}
-	defer closeOut()
-	fmt.Fprintf(w, "# Tenancy benchmark\n\nCommand: `go run ./cmd/xatbench tenancy %s`  \nRun: %s, PostgreSQL from %s, fsync on.\n\n",
-		join(args), time.Now().UTC().Format(time.RFC3339), e.Cluster.BinDir())
-	return bench.Tenancy(ctx, e, o, w)
-}
-
-func join(args []string) string {
-	s := ""
-	for i, a := range args {
-		if i > 0 {
-			s += " "
-		}
-		s += a
-	}
-	return s
+	return withReport(ctx, log, "tenancy", args, *out, func(w io.Writer, e *bench.Env, self string) error {
+		o.Self = self
+		return bench.Tenancy(ctx, e, o, w)
+	})
 }
 
 // migrateChild is the migrator run in its own process, so that its peak
@@ -150,20 +129,11 @@ func runHTTP(ctx context.Context, log *slog.Logger, args []string) error {
 		}
 		o.Tenants = append(o.Tenants, n)
 	}
-	self, e, err := start(ctx, log)
-	if err != nil {
-		return err
-	}
-	defer e.Close()
-	o.Self = self
-	w, closeOut, err := report(*out)
-	if err != nil {
-		return err
-	}
-	defer closeOut()
-	fmt.Fprintf(w, "# HTTP benchmark\n\nCommand: `go run ./cmd/xatbench http %s`  \nRun: %s, PostgreSQL from %s, fsync on, server and load generator on the same 2-core machine.\n\n",
-		join(args), time.Now().UTC().Format(time.RFC3339), e.Cluster.BinDir())
-	return bench.HTTP(ctx, e, o, w)
+	return withReport(ctx, log, "http", args, *out, func(w io.Writer, e *bench.Env, self string) error {
+		o.Self = self
+		fmt.Fprintf(w, "Server and load generator share the machine.\n\n")
+		return bench.HTTP(ctx, e, o, w)
+	})
 }
 
 // start finds this program, to re-run as a child, and sets up the
@@ -273,7 +243,8 @@ func withReport(ctx context.Context, log *slog.Logger, name string, args []strin
 		return err
 	}
 	defer closeOut()
-	fmt.Fprintf(w, "# %s benchmark\n\nCommand: `go run ./cmd/xatbench %s %s`  \nRun: %s.\n\n",
-		strings.ToUpper(name[:1])+name[1:], name, join(args), time.Now().UTC().Format(time.RFC3339))
+	fmt.Fprintf(w, "# %s benchmark\n\nCommand: `go run ./cmd/xatbench %s %s`  \nRun: %s, PostgreSQL from %s, fsync on.\n\n",
+		strings.ToUpper(name[:1])+name[1:], name, strings.Join(args, " "), time.Now().UTC().Format(time.RFC3339),
+		e.Cluster.BinDir())
 	return fn(w, e, self)
 }
