@@ -103,7 +103,7 @@ func (c *csvReader) row(line []byte, s *sample) fault {
 	}
 	s.reset()
 	for i, v := range fields {
-		if f := c.setField(c.cols[i], v, s); f.failed() {
+		if f := s.set(c.cols[i], v); f.failed() {
 			return f
 		}
 	}
@@ -135,7 +135,7 @@ func (c *csvReader) plainRow(line []byte, s *sample) fault {
 		if j := bytes.IndexByte(line[pos:], ','); j >= 0 {
 			end = pos + j
 		}
-		if f := c.setField(k, line[pos:end], s); f.failed() {
+		if f := s.set(k, line[pos:end]); f.failed() {
 			return f
 		}
 	}
@@ -153,32 +153,6 @@ func (c *csvReader) countFault(line []byte, n int) fault {
 		n = max(n, bytes.Count(line, []byte{','})+1)
 	}
 	return fault{msg: "row has %d fields, header has %d", nums: []int{n, len(c.cols)}}
-}
-
-// setField stores the value v of field k in s.
-func (c *csvReader) setField(k int, v []byte, s *sample) fault {
-	switch k {
-	case fieldUnknown:
-	case fieldTimestamp:
-		ts, f := parseTimestamp(v)
-		if f.failed() {
-			return f.withField("timestamp")
-		}
-		s.ts, s.hasTS = ts, true
-	case fieldHost:
-		s.host, s.hasHost = v, true
-	default:
-		if len(trimSpace(v)) == 0 {
-			return fault{}
-		}
-		m, f := parseMetric(v)
-		if f.failed() {
-			return f.withField(metricNames[k])
-		}
-		s.vals[k] = m
-		s.has |= 1 << k
-	}
-	return fault{}
 }
 
 // split splits a record into fields, stopping after limit+1 fields since

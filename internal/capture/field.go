@@ -100,3 +100,31 @@ type sample struct {
 func (s *sample) reset() {
 	s.hasTS, s.hasHost, s.has = false, false, 0
 }
+
+// set stores the text v of field k in s, whichever format it came from. An
+// empty metric is a missing value.
+func (s *sample) set(k int, v []byte) fault {
+	switch k {
+	case fieldUnknown:
+	case fieldTimestamp:
+		ts, f := parseTimestamp(v)
+		if f.failed() {
+			return f.withField("timestamp")
+		}
+		s.ts, s.hasTS = ts, true
+	case fieldHost:
+		s.host, s.hasHost = v, true
+	default:
+		if len(trimSpace(v)) == 0 {
+			s.has &^= 1 << k
+			return fault{}
+		}
+		m, f := parseMetric(v)
+		if f.failed() {
+			return f.withField(metricNames[k])
+		}
+		s.vals[k] = m
+		s.has |= 1 << k
+	}
+	return fault{}
+}

@@ -113,7 +113,7 @@ func (j *jsonReader) member(sc *jsonScan, s *sample) fault {
 		if f.failed() {
 			return f
 		}
-		return j.set(k, v, s)
+		return s.set(k, v)
 	case c == '-' || c-'0' < 10:
 		start := sc.i
 		for sc.i < len(sc.b) && isNumberByte(sc.b[sc.i]) {
@@ -122,7 +122,7 @@ func (j *jsonReader) member(sc *jsonScan, s *sample) fault {
 		if k == fieldHost {
 			return fault{field: "host", msg: "want a string, got number", val: sc.b[start:sc.i]}
 		}
-		return j.set(k, sc.b[start:sc.i], s)
+		return s.set(k, sc.b[start:sc.i])
 	case c == 'n':
 		if !sc.literal("null") {
 			return sc.syntax("a value")
@@ -158,34 +158,6 @@ func wrongType(k int, got string) fault {
 		return fault{field: "timestamp", msg: "want a string or number, got " + got}
 	}
 	return fault{field: metricNames[k], msg: "want a number, got " + got}
-}
-
-// set stores the text of field k, a string's content or a number.
-func (j *jsonReader) set(k int, v []byte, s *sample) fault {
-	switch k {
-	case fieldUnknown:
-	case fieldTimestamp:
-		ts, f := parseTimestamp(v)
-		if f.failed() {
-			return f.withField("timestamp")
-		}
-		s.ts, s.hasTS = ts, true
-	case fieldHost:
-		s.host, s.hasHost = v, true
-	default:
-		if len(trimSpace(v)) == 0 {
-			// An empty string is a missing value, as an empty CSV field is.
-			s.has &^= 1 << k
-			return fault{}
-		}
-		m, f := parseMetric(v)
-		if f.failed() {
-			return f.withField(metricNames[k])
-		}
-		s.vals[k] = m
-		s.has |= 1 << k
-	}
-	return fault{}
 }
 
 // unset handles a null: the field counts as not given.
