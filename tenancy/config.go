@@ -83,6 +83,21 @@ type Config struct {
 	// connection slots before failing with ErrTenantBusy. Default 2s.
 	TenantWait time.Duration
 
+	// StatementsPerConn caps the tenant statements that scoped reads keep
+	// prepared on each pooled connection, least recently used dropped
+	// first (see Read). Default 1000. A negative value turns preparation
+	// off, so that every read is parsed and planned afresh: the setting for
+	// a connection pooler in transaction mode that cannot carry prepared
+	// statements (PgBouncer before 1.21, or with max_prepared_statements
+	// at 0).
+	StatementsPerConn int
+
+	// SchemasPerConn caps how many tenant schemas one pooled connection
+	// serves before it is closed and replaced. A backend keeps the catalog
+	// entries of every schema it touched, so this bounds its memory when
+	// there are thousands of tenants. Default 2000.
+	SchemasPerConn int
+
 	// AppName prefixes the transaction-local application_name that shows
 	// the tenant in pg_stat_activity. Default "tenancy".
 	AppName string
@@ -112,6 +127,12 @@ func (c Config) withDefaults(poolMax int32) Config {
 	}
 	if c.MaxConnsPerTenant <= 0 {
 		c.MaxConnsPerTenant = max(1, int(poolMax)/2)
+	}
+	if c.StatementsPerConn == 0 {
+		c.StatementsPerConn = 1000
+	}
+	if c.SchemasPerConn <= 0 {
+		c.SchemasPerConn = 2000
 	}
 	if c.TenantWait <= 0 {
 		c.TenantWait = 2 * time.Second

@@ -116,14 +116,14 @@ func (db *DB) InTenant(ctx context.Context, fn func(ctx context.Context, tx pgx.
 		tx, err := conn.BeginTx(ctx, pgx.TxOptions{BeginQuery: begin})
 		if err != nil {
 			retry := attempt == 0 && db.staleRole(ctx, conn, t, err)
-			conn.Release()
+			db.release(ctx, conn, t.Schema)
 			if retry {
 				continue
 			}
 			return fmt.Errorf("scope transaction: %w", err)
 		}
 		err = runTx(ctx, tx, fn)
-		conn.Release()
+		db.release(ctx, conn, t.Schema)
 		return err
 	}
 }
@@ -168,18 +168,10 @@ func (db *DB) staleRole(ctx context.Context, conn *pgxpool.Conn, t *Tenant, err 
 // Read runs one query scoped to the tenant carried by ctx, in a read-only
 // transaction, and hands its rows to scan. BEGIN, the scoping settings, the
 // query and COMMIT travel in one pipeline: the whole read costs one network
-// round trip. scan must read the rows it needs and not keep them.
-//
-// TODO: a scoped read runs at about a tenth of the rate of the bare query
-// on a CPU-bound 2-core machine (docs/benchmarks.md). Measured side by side
-// with 4 clients: bare query prepared and cached 109k/s, the same query in
-// exec mode 37k/s, exec mode inside BEGIN with six SET LOCALs 22k/s, and
-// that whole pipeline with cached prepared statements 42k/s. The planning
-// that exec mode repeats costs more than the scoping does. Caching needs
-// statements keyed per tenant schema (the same text names other tables in
-// each schema, and schemas may sit on different versions) and a pool whose
-// default mode is cached, since pgx picks the mode per connection, not per
-// batch: a second, read-only pool is the likely shape.
+// round trip. The query runs as a statement prepared for the tenant's
+// schema on the connection (see conns.go); the first read of a query in a
+// schema on a connection prepares it, which costs two more round trips.
+// scan must read the rows it needs and not keep them.
 func (db *DB) Read(ctx context.Context, scan func(pgx.Rows) error, sql string, args ...any) error {
 	t, err := db.scopedTenant(ctx)
 	if err != nil {
@@ -195,49 +187,124 @@ func (db *DB) Read(ctx context.Context, scan func(pgx.Rows) error, sql string, a
 	}
 	defer release()
 
-	b := &pgx.Batch{}
-	b.Queue("BEGIN READ ONLY")
-	for _, s := range prelude {
-		b.Queue(s)
-	}
-	b.Queue(sql, args...)
-	b.Queue("COMMIT")
+	r := &read{t: t, prelude: prelude, sql: sql, args: args, scan: scan}
 	for attempt := 0; ; attempt++ {
-		retry, err := db.readOnce(ctx, t, b, scan, attempt == 0)
+		retry, err := db.readOnce(ctx, r, attempt == 0)
 		if !retry {
 			return err
 		}
 	}
 }
 
-// readOnce sends the read pipeline on one pooled connection. It reports
-// whether the read should be retried on another connection (see staleRole).
-func (db *DB) readOnce(ctx context.Context, t *Tenant, b *pgx.Batch, scan func(pgx.Rows) error, mayRetry bool) (bool, error) {
+// read is one scoped read: its tenant, scoping settings, query and scanner.
+type read struct {
+	t       *Tenant
+	prelude []string
+	sql     string
+	args    []any
+	scan    func(pgx.Rows) error
+}
+
+// readOnce runs r on one pooled connection. It reports whether the read
+// should be tried again: on another connection when this one refused the
+// tenant's role (see staleRole), or on the same one when the prepared
+// statement went stale (see stalePlan) and was dropped.
+func (db *DB) readOnce(ctx context.Context, r *read, mayRetry bool) (bool, error) {
 	conn, err := db.serve.Acquire(ctx)
 	if err != nil {
 		return false, fmt.Errorf("acquire connection: %w", err)
 	}
-	defer conn.Release()
+	defer db.release(ctx, conn, r.t.Schema)
+	c := conn.Conn()
 
-	err = db.runRead(ctx, conn.Conn(), b, len(b.QueuedQueries)-2, scan)
-	if err != nil && mayRetry && db.staleRole(ctx, conn, t, err) {
-		return true, err
-	}
-	if err != nil && !conn.Conn().IsClosed() && conn.Conn().PgConn().TxStatus() != 'I' {
-		// A failed statement leaves the transaction open and aborted;
-		// close it here rather than let the pool discard the connection.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if _, rerr := conn.Exec(rctx, "ROLLBACK"); rerr != nil {
-			conn.Conn().Close(rctx)
+	text, err := db.statement(ctx, c, r)
+	if err == nil {
+		b := &pgx.Batch{}
+		if c.PgConn().TxStatus() == 'I' {
+			b.Queue("BEGIN READ ONLY")
+			for _, s := range r.prelude {
+				b.Queue(s)
+			}
 		}
+		b.Queue(text, r.args...)
+		b.Queue("COMMIT")
+		err = runRead(ctx, c, b, r.scan)
+	}
+	if err == nil {
+		return false, nil
+	}
+	db.rollback(ctx, c)
+	switch {
+	case mayRetry && db.staleRole(ctx, conn, r.t, err):
+		return true, err
+	case mayRetry && text != r.sql && stalePlan(err) && !c.IsClosed():
+		db.cfg.Logger.InfoContext(ctx, "Prepared tenant statement went stale; preparing it again",
+			slog.Int64("tenant_id", r.t.ID), slog.String("schema", r.t.Schema), slog.String("error", err.Error()))
+		if ferr := stateOf(c).forget(ctx, c, text); ferr != nil {
+			c.Close(context.WithoutCancel(ctx))
+		}
+		return true, err
 	}
 	return false, err
 }
 
-func (db *DB) runRead(ctx context.Context, conn *pgx.Conn, b *pgx.Batch, queryAt int, scan func(pgx.Rows) error) error {
-	br := conn.SendBatch(ctx, b)
-	for i := 0; i < queryAt; i++ {
+// statement returns the text to run r's query under on c. With prepared
+// statements on, that is the tenant's own statement; when it is not yet
+// prepared on c, statement opens the scoped transaction and prepares it
+// there, leaving the transaction open for the query.
+func (db *DB) statement(ctx context.Context, c *pgx.Conn, r *read) (string, error) {
+	if db.cfg.StatementsPerConn < 0 {
+		return r.sql, nil
+	}
+	text := preparedText(r.t.Schema, r.sql)
+	st := stateOf(c)
+	if st.use(text) {
+		return text, nil
+	}
+	if err := st.makeRoom(ctx, c, db.cfg.StatementsPerConn); err != nil {
+		return text, fmt.Errorf("drop prepared statement: %w", err)
+	}
+	if _, err := c.Exec(ctx, "BEGIN READ ONLY; "+strings.Join(r.prelude, "; ")); err != nil {
+		return text, fmt.Errorf("scope transaction: %w", err)
+	}
+	if _, err := c.Prepare(ctx, text, text); err != nil {
+		return text, err
+	}
+	st.add(text)
+	return text, nil
+}
+
+// rollback ends a transaction a failed read left open; a failed statement
+// leaves it aborted. A connection that cannot roll back is closed, and the
+// pool replaces it.
+func (db *DB) rollback(ctx context.Context, c *pgx.Conn) {
+	if c.IsClosed() || c.PgConn().TxStatus() == 'I' {
+		return
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if _, err := c.Exec(rctx, "ROLLBACK"); err != nil {
+		c.Close(rctx)
+	}
+}
+
+// release returns conn to the pool after it served schema, closing it
+// instead once it has served more than Config.SchemasPerConn schemas.
+func (db *DB) release(ctx context.Context, conn *pgxpool.Conn, schema string) {
+	c := conn.Conn()
+	if !c.IsClosed() && stateOf(c).touch(schema) > db.cfg.SchemasPerConn {
+		db.cfg.Logger.DebugContext(ctx, "Closing a pooled connection that served too many tenant schemas",
+			slog.Int("schemas", db.cfg.SchemasPerConn))
+		c.Close(context.WithoutCancel(ctx))
+	}
+	conn.Release()
+}
+
+// runRead sends b, whose second to last statement is the query and last
+// COMMIT, and hands the query's rows to scan.
+func runRead(ctx context.Context, c *pgx.Conn, b *pgx.Batch, scan func(pgx.Rows) error) error {
+	br := c.SendBatch(ctx, b)
+	for i := 0; i < len(b.QueuedQueries)-2; i++ {
 		if _, err := br.Exec(); err != nil {
 			br.Close()
 			return fmt.Errorf("scope transaction: %w", err)

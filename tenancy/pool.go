@@ -10,10 +10,10 @@ import (
 )
 
 // MaxConnUses is how many times a pooled connection is handed out before it
-// is closed. Every backend that touched a tenant schema keeps that schema's
-// catalog entries in memory; with thousands of schemas a long-lived backend
-// grows without bound, so connections are recycled by use as well as by age.
-const MaxConnUses = 5000
+// is closed, so that no backend lives for ever whatever its age settings.
+// The memory a backend spends on tenant schemas is bounded separately, by
+// Config.SchemasPerConn.
+const MaxConnUses = 100_000
 
 const usesKey = "tenancy.uses"
 
@@ -22,14 +22,14 @@ const usesKey = "tenancy.uses"
 //   - Statements run in pgx's exec mode (extended protocol, unnamed
 //     statements, no client-side statement cache). The same SQL text names
 //     a different table in every tenant schema, and tenants may sit on
-//     different migration versions while a deploy rolls; cached prepared
-//     statements would then fail with "cached plan must not change result
-//     type" or decode rows with a stale description. Exec mode keeps one
-//     round trip per statement and works behind PgBouncer in transaction
-//     mode.
+//     different migration versions while a deploy rolls; a statement cache
+//     keyed by SQL text alone would then run one tenant's plan in another's
+//     scope, or fail with "cached plan must not change result type". Exec
+//     mode keeps one round trip per statement and works behind PgBouncer
+//     in transaction mode. Scoped reads prepare their statements per
+//     tenant schema instead (see DB.Read).
 //   - Connections are recycled after 30 minutes (with jitter) or
-//     MaxConnUses uses, and closed after 5 idle minutes, so the per-backend
-//     catalog cache stays bounded.
+//     MaxConnUses uses, and closed after 5 idle minutes.
 //
 // Call it on a config before pgxpool.NewWithConfig; fields set afterwards
 // win.

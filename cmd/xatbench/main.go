@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -118,9 +119,15 @@ func runHTTP(ctx context.Context, log *slog.Logger, args []string) error {
 	fs.IntVar(&o.Clients, "clients", 16, "concurrent keep-alive connections (and pgbench clients)")
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "length of each run")
 	fs.IntVar(&o.Rounds, "rounds", 2, "interleaved rounds")
+	fs.DurationVar(&o.Warmup, "warmup", 5*time.Second, "load before each measured run (checked, not measured)")
+	fs.StringVar(&o.Loader, "loader", bench.LoaderName(), "load generator: wrk (Debian's wrk) or go")
+	fs.StringVar(&o.Profile, "cpuprofile", "", "write the server's CPU profile of each run to files named PATH.<partners>.<time>")
 	out := fs.String("out", "", "also write the report to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if o.Loader != "wrk" && o.Loader != "go" {
+		return fmt.Errorf("-loader: %q is neither wrk nor go", o.Loader)
 	}
 	for _, s := range strings.Split(*tenants, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -131,7 +138,7 @@ func runHTTP(ctx context.Context, log *slog.Logger, args []string) error {
 	}
 	return withReport(ctx, log, "http", args, *out, func(w io.Writer, e *bench.Env, self string) error {
 		o.Self = self
-		fmt.Fprintf(w, "Server and load generator share the machine.\n\n")
+		fmt.Fprintf(w, "Server and load generator (%s) share the machine.\n\n", o.Loader)
 		return bench.HTTP(ctx, e, o, w)
 	})
 }
@@ -168,8 +175,20 @@ func serveChild(ctx context.Context, args []string) error {
 	admin := fs.String("admin", "", "admin connection string")
 	serve := fs.String("serve", "", "serving connection string")
 	files := fs.String("files", "", "storage URL for uploads (none: upload routes answer 503)")
+	profile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *profile != "" {
+		f, err := os.Create(*profile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	log := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	shared, err := migrations.Shared()

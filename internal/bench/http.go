@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,6 +28,18 @@ type HTTPOptions struct {
 	Duration time.Duration // length of each run
 	Rounds   int           // interleaved rounds; medians are reported
 	Self     string        // this program, re-run as the server child
+	Loader   string        // "wrk" (Debian's wrk, in C) or "go" (a Go client in this process)
+	Profile  string        // when set, the server child writes CPU profiles named after this path
+	Warmup   time.Duration // load before each measured run, not measured
+}
+
+// LoaderName returns the load generator to use: wrk when it is installed,
+// else the Go client.
+func LoaderName() string {
+	if _, err := exec.LookPath("wrk"); err == nil {
+		return "wrk"
+	}
+	return "go"
 }
 
 // httpTenant is one partner of the load: its host and a member's token.
@@ -36,7 +49,9 @@ type httpTenant struct {
 
 // HTTP measures GET /api/v1/collectors with a bearer token, rotating the
 // Host header over many partners, side by side with pgbench -S on the same
-// server at the same concurrency, and writes a Markdown report to w.
+// server at the same concurrency, and writes a Markdown report to w. Besides
+// rates it reports where the CPU went: in PostgreSQL, in the server and in
+// the load generator, per request (or per pgbench transaction).
 func HTTP(ctx context.Context, e *Env, o HTTPOptions, w io.Writer) error {
 	most := 0
 	for _, n := range o.Tenants {
@@ -50,43 +65,72 @@ func HTTP(ctx context.Context, e *Env, o HTTPOptions, w io.Writer) error {
 		return err
 	}
 
-	type result struct{ rates []float64 }
-	xat := map[int]*result{}
-	var pgb []float64
-	rss := map[int]int64{}
-	for _, n := range o.Tenants {
-		xat[n] = &result{}
-	}
+	xat := map[int][]loadRun{}
+	var pgb []loadRun
 	for round := 0; round < o.Rounds; round++ {
-		tps, err := e.pgbench(ctx, o.Clients, o.Duration)
+		r, err := e.pgbench(ctx, o.Clients, o.Duration)
 		if err != nil {
 			return err
 		}
-		pgb = append(pgb, tps)
+		pgb = append(pgb, r)
 		for _, n := range o.Tenants {
-			rate, kb, err := e.loadServer(ctx, o, tenants[:n])
+			r, err := e.loadServer(ctx, o, tenants[:n])
 			if err != nil {
 				return err
 			}
-			xat[n].rates = append(xat[n].rates, rate)
-			rss[n] = max(rss[n], kb)
+			xat[n] = append(xat[n], r)
 		}
 	}
 
-	base := median(pgb)
-	fmt.Fprintf(w, "## HTTP: `GET /api/v1/collectors` with a bearer token, %d keep-alive clients, %s runs, %d rounds interleaved\n\n",
-		o.Clients, o.Duration, o.Rounds)
-	fmt.Fprintf(w, "| load | requests or transactions/s (median) | ratio to pgbench -S | server RSS after run |\n|---|---|---|---|\n")
-	fmt.Fprintf(w, "| `pgbench -S` over TCP, same server, same clients | %.0f | 1.00 | |\n", base)
+	base := medianRun(pgb)
+	fmt.Fprintf(w, "## HTTP: `GET /api/v1/collectors` with a bearer token, %d keep-alive clients, %s runs after %s of warm-up, %d rounds interleaved\n\n",
+		o.Clients, o.Duration, o.Warmup, o.Rounds)
+	fmt.Fprintf(w, "CPU columns: CPU time per request (per transaction for pgbench) in PostgreSQL, in the XAT server and in the load generator, from /proc over the measured run.\n\n")
+	fmt.Fprintf(w, "| load | requests or transactions/s (median) | ratio to pgbench -S | PostgreSQL CPU | server CPU | load generator CPU | server RSS after run |\n|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(w, "| `pgbench -S` over TCP, same server, same clients | %.0f | 1.00 | %s | | %s | |\n", base.rate, us(base.postgres), us(base.loader))
 	for _, n := range o.Tenants {
-		r := median(xat[n].rates)
-		fmt.Fprintf(w, "| XAT, Host rotating over %d partners | %.0f | %.2f | %d MiB |\n", n, r, r/base, rss[n]/1024)
+		r := medianRun(xat[n])
+		fmt.Fprintf(w, "| XAT, Host rotating over %d partners | %.0f | %.2f | %s | %s | %s | %d MiB |\n",
+			n, r.rate, r.rate/base.rate, us(r.postgres), us(r.server), us(r.loader), r.rssKiB/1024)
 	}
 	if len(o.Tenants) >= 2 {
-		first, last := median(xat[o.Tenants[0]].rates), median(xat[o.Tenants[len(o.Tenants)-1]].rates)
-		fmt.Fprintf(w, "\nRate over %d partners relative to %d: %.2f.\n", o.Tenants[len(o.Tenants)-1], o.Tenants[0], last/first)
+		first, last := medianRun(xat[o.Tenants[0]]), medianRun(xat[o.Tenants[len(o.Tenants)-1]])
+		fmt.Fprintf(w, "\nRate over %d partners relative to %d: %.2f.\n", o.Tenants[len(o.Tenants)-1], o.Tenants[0], last.rate/first.rate)
 	}
 	return nil
+}
+
+// loadRun is one measured run: its rate, the CPU time per request spent in
+// PostgreSQL, in the server and in the load generator, and the server's
+// resident memory after it.
+type loadRun struct {
+	rate                     float64
+	postgres, server, loader time.Duration
+	rssKiB                   int64
+}
+
+// medianRun returns the run with the median rate.
+func medianRun(runs []loadRun) loadRun {
+	s := append([]loadRun(nil), runs...)
+	sort.Slice(s, func(i, j int) bool { return s[i].rate < s[j].rate })
+	return s[len(s)/2]
+}
+
+func us(d time.Duration) string {
+	if d == 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond))
+}
+
+// perRequest divides the CPU time d over the requests served at rate
+// during span.
+func perRequest(d time.Duration, rate float64, span time.Duration) time.Duration {
+	n := rate * span.Seconds()
+	if n <= 0 {
+		return 0
+	}
+	return time.Duration(float64(d) / n)
 }
 
 // seedHTTP creates n partners, each with a member, a token and five
@@ -141,64 +185,158 @@ func (e *Env) pgbenchInit(ctx context.Context) error {
 var tpsLine = regexp.MustCompile(`tps = ([0-9.]+) \(without initial connection time\)`)
 
 // pgbench runs the select-only built-in script over TCP and returns its
-// transactions per second.
-func (e *Env) pgbench(ctx context.Context, clients int, d time.Duration) (float64, error) {
+// transactions per second with the CPU spent per transaction.
+func (e *Env) pgbench(ctx context.Context, clients int, d time.Duration) (loadRun, error) {
 	cmd := exec.CommandContext(ctx, "pgbench", "-S", "-n", "-c", strconv.Itoa(clients), "-j", "2",
 		"-T", strconv.Itoa(int(d.Seconds())), e.Cluster.TCPConnString("pgbench"))
+	pg0, err := clusterCPU(e.Cluster.DataDir())
+	if err != nil {
+		return loadRun{}, err
+	}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return 0, fmt.Errorf("pgbench -S: %w: %s", err, out)
+		return loadRun{}, fmt.Errorf("pgbench -S: %w: %s", err, out)
+	}
+	pg1, err := clusterCPU(e.Cluster.DataDir())
+	if err != nil {
+		return loadRun{}, err
 	}
 	m := tpsLine.FindSubmatch(out)
 	if m == nil {
-		return 0, fmt.Errorf("pgbench -S: no tps in output: %s", out)
+		return loadRun{}, fmt.Errorf("pgbench -S: no tps in output: %s", out)
 	}
-	return strconv.ParseFloat(string(m[1]), 64)
+	rate, err := strconv.ParseFloat(string(m[1]), 64)
+	if err != nil {
+		return loadRun{}, err
+	}
+	own := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	return loadRun{rate: rate, postgres: perRequest(pg1-pg0, rate, d), loader: perRequest(own, rate, d)}, nil
 }
 
 // loadServer starts the API in a child process, loads it for o.Duration
-// rotating over tenants, and returns requests per second and the child's
-// resident memory (KiB) after the run.
-func (e *Env) loadServer(ctx context.Context, o HTTPOptions, tenants []httpTenant) (float64, int64, error) {
-	cmd := exec.CommandContext(ctx, o.Self, "serve-child", "--admin", e.AdminURL, "--serve", e.ServeURL)
+// rotating over tenants, and returns the measured run.
+func (e *Env) loadServer(ctx context.Context, o HTTPOptions, tenants []httpTenant) (loadRun, error) {
+	args := []string{"serve-child", "--admin", e.AdminURL, "--serve", e.ServeURL}
+	if o.Profile != "" {
+		args = append(args, "--cpuprofile", fmt.Sprintf("%s.%d.%d", o.Profile, len(tenants), time.Now().Unix()))
+	}
+	cmd := exec.CommandContext(ctx, o.Self, args...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return 0, 0, err
+		return loadRun{}, err
 	}
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
-		return 0, 0, err
+		return loadRun{}, err
 	}
 	defer func() {
-		cmd.Process.Kill()
+		// Interrupted, the child shuts down gracefully and writes its
+		// profile; it is killed if that takes too long.
+		cmd.Process.Signal(os.Interrupt)
+		t := time.AfterFunc(10*time.Second, func() { cmd.Process.Kill() })
 		cmd.Wait()
+		t.Stop()
 	}()
 	addr, err := bufio.NewReader(stdout).ReadString('\n')
 	if err != nil {
-		return 0, 0, fmt.Errorf("server child: %w", err)
+		return loadRun{}, fmt.Errorf("server child: %w", err)
 	}
-	addr = strings.TrimSpace(addr)
+	url := "http://" + strings.TrimSpace(addr) + "/api/v1/collectors"
 
-	rate, err := load(ctx, "http://"+addr+"/api/v1/collectors", tenants, o.Clients, o.Duration)
+	// Warm the server's caches so the run measures steady state; the Go
+	// client also checks that every answer belongs to its host's partner.
+	if _, err := runLoad(ctx, url, tenants, o.Clients, o.Warmup); err != nil {
+		return loadRun{}, err
+	}
+	pid := cmd.Process.Pid
+	srv0, err := procCPU(pid, false)
+	if err != nil {
+		return loadRun{}, err
+	}
+	pg0, err := clusterCPU(e.Cluster.DataDir())
+	if err != nil {
+		return loadRun{}, err
+	}
+	var r loadRun
+	var loader time.Duration
+	if o.Loader == "wrk" {
+		r.rate, loader, err = wrk(ctx, url, tenants, o.Clients, o.Duration)
+	} else {
+		var n int64
+		n, err = runLoad(ctx, url, tenants, o.Clients, o.Duration)
+		r.rate = float64(n) / o.Duration.Seconds()
+	}
+	if err != nil {
+		return loadRun{}, err
+	}
+	srv1, err := procCPU(pid, false)
+	if err != nil {
+		return loadRun{}, err
+	}
+	pg1, err := clusterCPU(e.Cluster.DataDir())
+	if err != nil {
+		return loadRun{}, err
+	}
+	r.server = perRequest(srv1-srv0, r.rate, o.Duration)
+	r.postgres = perRequest(pg1-pg0, r.rate, o.Duration)
+	r.loader = perRequest(loader, r.rate, o.Duration)
+	r.rssKiB, _ = rssKiB(pid)
+	return r, nil
+}
+
+var (
+	wrkRate   = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	wrkErrors = regexp.MustCompile(`(Non-2xx or 3xx responses|Socket errors):[^\n]*`)
+)
+
+// wrk loads url with Debian's wrk (two threads, clients keep-alive
+// connections), rotating the Host header and token over tenants from a Lua
+// script, and returns requests per second and the CPU time wrk used. Any
+// error or non-2xx answer fails the run.
+func wrk(ctx context.Context, url string, tenants []httpTenant, clients int, d time.Duration) (float64, time.Duration, error) {
+	var lua strings.Builder
+	lua.WriteString("local hosts, tokens = {}, {}\n")
+	for i, t := range tenants {
+		fmt.Fprintf(&lua, "hosts[%d] = %q; tokens[%d] = %q\n", i+1, t.host, i+1, "Bearer "+t.token)
+	}
+	fmt.Fprintf(&lua, `local n, i = %d, 0
+function init(args) i = math.random(n) end
+function request()
+  i = i %% n + 1
+  return wrk.format("GET", nil, {["Host"] = hosts[i], ["Authorization"] = tokens[i]})
+end
+`, len(tenants))
+	f, err := os.CreateTemp("", "xatbench-*.lua")
 	if err != nil {
 		return 0, 0, err
 	}
-	kb, _ := rssKiB(cmd.Process.Pid)
-	return rate, kb, nil
-}
-
-// load sends GET requests from clients goroutines, each with its own
-// keep-alive connection, rotating over tenants, and returns the rate of
-// successful responses. Any other status fails the run.
-func load(ctx context.Context, url string, tenants []httpTenant, clients int, d time.Duration) (float64, error) {
-	// Warm the server's caches so the run measures steady state.
-	if _, err := runLoad(ctx, url, tenants, clients, time.Second); err != nil {
-		return 0, err
+	defer os.Remove(f.Name())
+	if _, err := f.WriteString(lua.String()); err != nil {
+		f.Close()
+		return 0, 0, err
 	}
-	n, err := runLoad(ctx, url, tenants, clients, d)
-	return float64(n) / d.Seconds(), err
+	f.Close()
+	cmd := exec.CommandContext(ctx, "wrk", "-t", "2", "-c", strconv.Itoa(clients),
+		"-d", strconv.Itoa(int(d.Seconds()))+"s", "-s", f.Name(), url)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return 0, 0, fmt.Errorf("wrk: %w: %s", err, out)
+	}
+	if m := wrkErrors.Find(out); m != nil {
+		return 0, 0, fmt.Errorf("wrk: %s", m)
+	}
+	m := wrkRate.FindSubmatch(out)
+	if m == nil {
+		return 0, 0, fmt.Errorf("wrk: no rate in output: %s", out)
+	}
+	rate, err := strconv.ParseFloat(string(m[1]), 64)
+	return rate, cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), err
 }
 
+// runLoad sends GET requests from clients goroutines, each with its own
+// keep-alive connection, rotating over tenants, and returns the number of
+// successful responses. Any other status, or a body that does not name
+// the host's partner, fails the run.
 func runLoad(ctx context.Context, url string, tenants []httpTenant, clients int, d time.Duration) (int64, error) {
 	var ok atomic.Int64
 	var once sync.Once

@@ -138,12 +138,13 @@ func (s *Store) Analyses(ctx context.Context, a Actor, page Page) ([]*Analysis, 
 		return nil, "", fmt.Errorf("list analyses: %w", err)
 	}
 
+	owner, args := a.ownerFilter(after, limit+1)
 	as, err := tenancy.Rows(ctx, s.db, scanAnalysis, `
 		SELECT `+analysisColumns+`
 		FROM capture_analyses
-		WHERE ($1 OR owner_id = $2) AND id > $3
+		WHERE id > $1 AND `+owner+`
 		ORDER BY id
-		LIMIT $4`, a.Admin, a.UserID, after, limit+1)
+		LIMIT $2`, args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("list analyses: %w", err)
 	}

@@ -43,6 +43,20 @@ func (a Actor) scope(ctx context.Context) (context.Context, error) {
 	), nil
 }
 
+// ownerFilter returns the condition that keeps a list to the rows the actor
+// may see, for a query whose other parameters are args ($1 to $n), with
+// args extended to match: members see the rows they own, partner
+// administrators every row. Each case has its own SQL text and so its own
+// prepared statement, whose one generic plan uses the (owner_id, id) index
+// for members; a single text with "$1 OR owner_id = $2" would get no plan
+// worth keeping and be planned afresh on every call.
+func (a Actor) ownerFilter(args ...any) (string, []any) {
+	if a.Admin {
+		return "TRUE", args
+	}
+	return fmt.Sprintf("owner_id = $%d", len(args)+1), append(args, a.UserID)
+}
+
 // Collector is a capture agent on one of a partner's customers' machines.
 type Collector struct {
 	ID          int64      `json:"id"`
@@ -173,12 +187,13 @@ func (s *Store) Collectors(ctx context.Context, a Actor, page Page) ([]*Collecto
 		return nil, "", fmt.Errorf("list collectors: %w", err)
 	}
 
+	owner, args := a.ownerFilter(after, limit+1)
 	cs, err := tenancy.Rows(ctx, s.db, scanCollector, `
 		SELECT `+collectorColumns+`
 		FROM collectors
-		WHERE ($1 OR owner_id = $2) AND id > $3
+		WHERE id > $1 AND `+owner+`
 		ORDER BY id
-		LIMIT $4`, a.Admin, a.UserID, after, limit+1)
+		LIMIT $2`, args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("list collectors: %w", err)
 	}

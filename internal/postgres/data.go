@@ -178,12 +178,13 @@ func (s *Store) DataOfCollector(
 		return nil, "", fmt.Errorf("list data of collector %d: %w", collectorID, err)
 	}
 
+	owner, args := a.ownerFilter(collectorID, after, limit+1)
 	ds, err := tenancy.Rows(ctx, s.db, scanData, `
 		SELECT `+dataColumns+`
 		FROM collected_data
-		WHERE collector_id = $1 AND ($2 OR owner_id = $3) AND id > $4
+		WHERE collector_id = $1 AND id > $2 AND `+owner+`
 		ORDER BY id
-		LIMIT $5`, collectorID, a.Admin, a.UserID, after, limit+1)
+		LIMIT $3`, args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("list data of collector %d: %w", collectorID, err)
 	}

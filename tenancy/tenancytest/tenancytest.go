@@ -326,3 +326,32 @@ func ConnStringFor(tb testing.TB, db *tenancy.DB) string {
 	}
 	return env.base + " dbname=" + name
 }
+
+// Reconfigured returns a DB over db's database with a serving pool of its
+// own, of size connections, and db's configuration changed by edit (when
+// not nil). The pool closes when the test ends. Tests of what happens on
+// one pooled connection use it with size 1.
+func Reconfigured(tb testing.TB, db *tenancy.DB, size int32, edit func(*tenancy.Config)) *tenancy.DB {
+	tb.Helper()
+	env.mu.Lock()
+	var o *openDB
+	for _, c := range env.dbs {
+		if c.serve != nil && c.serve == db.ServePool() {
+			o = c
+		}
+	}
+	env.mu.Unlock()
+	if o == nil {
+		tb.Fatalf("Reconfigured: db was not opened by tenancytest")
+	}
+	cfg := db.Config()
+	if edit != nil {
+		edit(&cfg)
+	}
+	serve, err := pool(context.Background(), env.base, o.name, cfg.ServingRole, size)
+	if err != nil {
+		tb.Fatalf("Reconfigured: %v", err)
+	}
+	tb.Cleanup(serve.Close)
+	return tenancy.New(cfg, serve, o.admin)
+}
