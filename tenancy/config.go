@@ -85,7 +85,7 @@ type Config struct {
 
 	// StatementsPerConn caps the tenant statements that scoped reads keep
 	// prepared on each pooled connection, least recently used dropped
-	// first (see Read). Default 1000. A negative value turns preparation
+	// first (see Read). Default 2000. A negative value turns preparation
 	// off, so that every read is parsed and planned afresh: the setting for
 	// a connection pooler in transaction mode that cannot carry prepared
 	// statements (PgBouncer before 1.21, or with max_prepared_statements
@@ -129,7 +129,7 @@ func (c Config) withDefaults(poolMax int32) Config {
 		c.MaxConnsPerTenant = max(1, int(poolMax)/2)
 	}
 	if c.StatementsPerConn == 0 {
-		c.StatementsPerConn = 1000
+		c.StatementsPerConn = 2000
 	}
 	if c.SchemasPerConn <= 0 {
 		c.SchemasPerConn = 2000

@@ -27,7 +27,11 @@ import (
 // which is most of a small read's cost in PostgreSQL. Each connection keeps
 // at most Config.StatementsPerConn of them, least recently used dropped
 // first, so a backend's plan memory stays bounded however many tenants it
-// serves.
+// serves. A statement is prepared on its second read on a connection, not
+// its first: preparing costs two extra round trips, so when more statements
+// are in use than a connection may keep, the ones read only once in a
+// while run unprepared, in one round trip, instead of evicting each other
+// on every read.
 
 // connState is what tenancy keeps about one pooled connection, in the
 // connection's custom data.
@@ -36,6 +40,11 @@ type connState struct {
 	// connection; order lists them, most recently used first.
 	prepared map[string]*list.Element
 	order    list.List
+
+	// seen holds texts read once on the connection but not prepared,
+	// most recent first, as many as prepared may hold.
+	seen      map[string]*list.Element
+	seenOrder list.List
 
 	// schemas is the set of tenant schemas the connection has served.
 	// Every one of them left catalog entries in the backend's caches.
@@ -49,7 +58,11 @@ func stateOf(c *pgx.Conn) *connState {
 	if st, ok := data[connStateKey].(*connState); ok {
 		return st
 	}
-	st := &connState{prepared: map[string]*list.Element{}, schemas: map[string]struct{}{}}
+	st := &connState{
+		prepared: map[string]*list.Element{},
+		seen:     map[string]*list.Element{},
+		schemas:  map[string]struct{}{},
+	}
 	data[connStateKey] = st
 	return st
 }
@@ -69,6 +82,22 @@ func (st *connState) use(text string) bool {
 		st.order.MoveToFront(e)
 	}
 	return ok
+}
+
+// secondSight reports whether text was read on the connection before,
+// without being prepared; if not, it remembers text, forgetting the oldest
+// such text beyond capacity.
+func (st *connState) secondSight(text string, capacity int) bool {
+	if e, ok := st.seen[text]; ok {
+		st.seenOrder.Remove(e)
+		delete(st.seen, text)
+		return true
+	}
+	for st.seenOrder.Len() >= capacity {
+		delete(st.seen, st.seenOrder.Remove(st.seenOrder.Back()).(string))
+	}
+	st.seen[text] = st.seenOrder.PushFront(text)
+	return false
 }
 
 func (st *connState) add(text string) {
@@ -95,9 +124,11 @@ func (st *connState) makeRoom(ctx context.Context, c *pgx.Conn, capacity int) er
 	return nil
 }
 
-// forget deallocates text, whatever state the server holds it in.
-func (st *connState) forget(ctx context.Context, c *pgx.Conn, text string) error {
+// forget deallocates text, whatever state the server holds it in, and
+// remembers it as read once: its next read prepares it again.
+func (st *connState) forget(ctx context.Context, c *pgx.Conn, text string, capacity int) error {
 	st.remove(text)
+	st.secondSight(text, capacity)
 	return c.Deallocate(ctx, text)
 }
 

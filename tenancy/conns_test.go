@@ -88,11 +88,13 @@ func TestPreparedStatementOfOtherTenant(t *testing.T) {
 		bctx := tenancy.WithTenant(context.Background(), b)
 		insertItem(t, one, actx, "secret of a")
 		insertItem(t, one, bctx, "of b")
-		_, err := tenancy.Rows(actx, one, pgx.RowTo[string], "SELECT label FROM items")
-		require.NoError(t, err)
+		for range 2 { // prepared on the second read
+			_, err := tenancy.Rows(actx, one, pgx.RowTo[string], "SELECT label FROM items")
+			require.NoError(t, err)
+		}
 
 		var name string
-		err = one.InTenant(bctx, func(ctx context.Context, tx pgx.Tx) error {
+		err := one.InTenant(bctx, func(ctx context.Context, tx pgx.Tx) error {
 			return tx.QueryRow(ctx, "SELECT name FROM pg_prepared_statements WHERE statement LIKE $1",
 				"/* tenant "+a.Schema+" */%").Scan(&name)
 		})
@@ -115,7 +117,8 @@ func TestPreparedStatementOfOtherTenant(t *testing.T) {
 }
 
 // TestPreparedStatementsBounded: a connection keeps at most
-// StatementsPerConn tenant statements, dropping the least recently used.
+// StatementsPerConn tenant statements, dropping the least recently used,
+// and statements that would only evict each other run unprepared.
 func TestPreparedStatementsBounded(t *testing.T) {
 	db := openDB(t, tenancy.GuardRole)
 	one := tenancytest.Reconfigured(t, db, 1, func(c *tenancy.Config) { c.StatementsPerConn = 2 })
@@ -125,14 +128,33 @@ func TestPreparedStatementsBounded(t *testing.T) {
 		insertItem(t, one, tenancy.WithTenant(context.Background(), tn), tn.Schema)
 		tenants = append(tenants, tn)
 	}
+	read := func(tn *tenancy.Tenant) {
+		got, err := tenancy.Rows(tenancy.WithTenant(context.Background(), tn), one, pgx.RowTo[string], "SELECT label FROM items")
+		require.NoError(t, err)
+		require.Equal(t, []string{tn.Schema}, got)
+	}
+	prepared := func() []string {
+		return preparedOnConn(t, tenancy.WithTenant(context.Background(), tenants[0]), one)
+	}
+
+	// Four statements in turn on a connection that keeps two: none is
+	// read twice while remembered, so none is prepared.
 	for range 3 {
 		for _, tn := range tenants {
-			got, err := tenancy.Rows(tenancy.WithTenant(context.Background(), tn), one, pgx.RowTo[string], "SELECT label FROM items")
-			require.NoError(t, err)
-			require.Equal(t, []string{tn.Schema}, got)
+			read(tn)
 		}
 	}
-	require.Len(t, preparedOnConn(t, tenancy.WithTenant(context.Background(), tenants[0]), one), 2)
+	require.Empty(t, prepared())
+
+	// Each read twice in a row: each is prepared, the oldest dropped.
+	for _, tn := range tenants {
+		read(tn)
+		read(tn)
+	}
+	got := prepared()
+	require.Len(t, got, 2)
+	require.Contains(t, got, "/* tenant "+tenants[3].Schema+" */ SELECT label FROM items")
+	require.Contains(t, got, "/* tenant "+tenants[2].Schema+" */ SELECT label FROM items")
 }
 
 // TestPreparationOff: with StatementsPerConn negative, reads leave nothing
@@ -175,6 +197,7 @@ func TestStalePreparedStatement(t *testing.T) {
 		return out
 	}
 	require.Equal(t, []any{"before"}, read())
+	require.Equal(t, []any{"before"}, read()) // prepared now
 
 	admin := tenancytest.AdminConn(t, db)
 	_, err := admin.Exec(context.Background(), "ALTER TABLE "+pgx.Identifier{tn.Schema, "items"}.Sanitize()+

@@ -168,9 +168,9 @@ func (db *DB) staleRole(ctx context.Context, conn *pgxpool.Conn, t *Tenant, err 
 // Read runs one query scoped to the tenant carried by ctx, in a read-only
 // transaction, and hands its rows to scan. BEGIN, the scoping settings, the
 // query and COMMIT travel in one pipeline: the whole read costs one network
-// round trip. The query runs as a statement prepared for the tenant's
-// schema on the connection (see conns.go); the first read of a query in a
-// schema on a connection prepares it, which costs two more round trips.
+// round trip. From its second read in a schema on a connection, the query
+// runs as a statement prepared for that schema (see conns.go); preparing
+// it costs two more round trips, once.
 // scan must read the rows it needs and not keep them.
 func (db *DB) Read(ctx context.Context, scan func(pgx.Rows) error, sql string, args ...any) error {
 	t, err := db.scopedTenant(ctx)
@@ -240,7 +240,7 @@ func (db *DB) readOnce(ctx context.Context, r *read, mayRetry bool) (bool, error
 	case mayRetry && text != r.sql && stalePlan(err) && !c.IsClosed():
 		db.cfg.Logger.InfoContext(ctx, "Prepared tenant statement went stale; preparing it again",
 			slog.Int64("tenant_id", r.t.ID), slog.String("schema", r.t.Schema), slog.String("error", err.Error()))
-		if ferr := stateOf(c).forget(ctx, c, text); ferr != nil {
+		if ferr := stateOf(c).forget(ctx, c, text, db.cfg.StatementsPerConn); ferr != nil {
 			c.Close(context.WithoutCancel(ctx))
 		}
 		return true, err
@@ -248,10 +248,11 @@ func (db *DB) readOnce(ctx context.Context, r *read, mayRetry bool) (bool, error
 	return false, err
 }
 
-// statement returns the text to run r's query under on c. With prepared
-// statements on, that is the tenant's own statement; when it is not yet
-// prepared on c, statement opens the scoped transaction and prepares it
-// there, leaving the transaction open for the query.
+// statement returns the text to run r's query under on c: the tenant's own
+// prepared statement when there is one, else the plain SQL, run unprepared.
+// On a statement's second read on c, statement opens the scoped
+// transaction and prepares it there, leaving the transaction open for the
+// query.
 func (db *DB) statement(ctx context.Context, c *pgx.Conn, r *read) (string, error) {
 	if db.cfg.StatementsPerConn < 0 {
 		return r.sql, nil
@@ -260,6 +261,9 @@ func (db *DB) statement(ctx context.Context, c *pgx.Conn, r *read) (string, erro
 	st := stateOf(c)
 	if st.use(text) {
 		return text, nil
+	}
+	if !st.secondSight(text, db.cfg.StatementsPerConn) {
+		return r.sql, nil
 	}
 	if err := st.makeRoom(ctx, c, db.cfg.StatementsPerConn); err != nil {
 		return text, fmt.Errorf("drop prepared statement: %w", err)

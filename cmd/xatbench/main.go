@@ -119,6 +119,7 @@ func runHTTP(ctx context.Context, log *slog.Logger, args []string) error {
 	fs.IntVar(&o.Clients, "clients", 16, "concurrent keep-alive connections (and pgbench clients)")
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "length of each run")
 	fs.IntVar(&o.Rounds, "rounds", 2, "interleaved rounds")
+	fs.IntVar(&o.Pool, "pool", 16, "the server's serving pool size (xat serve's default is 16)")
 	fs.DurationVar(&o.Warmup, "warmup", 5*time.Second, "load before each measured run (checked, not measured)")
 	fs.StringVar(&o.Loader, "loader", bench.LoaderName(), "load generator: wrk (Debian's wrk) or go")
 	fs.StringVar(&o.Profile, "cpuprofile", "", "write the server's CPU profile of each run to files named PATH.<partners>.<time>")
@@ -176,6 +177,7 @@ func serveChild(ctx context.Context, args []string) error {
 	serve := fs.String("serve", "", "serving connection string")
 	files := fs.String("files", "", "storage URL for uploads (none: upload routes answer 503)")
 	profile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	poolSize := fs.Int("pool", 16, "serving pool size (xat serve's default)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -200,7 +202,7 @@ func serveChild(ctx context.Context, args []string) error {
 		return err
 	}
 	cfg := tenancy.Config{SchemaPrefix: "tenant_", RolePrefix: "xb_", SharedMigrations: shared, TenantMigrations: tenant, Logger: log}
-	db, err := tenancy.Connect(ctx, cfg, *serve, *admin, 16)
+	db, err := tenancy.Connect(ctx, cfg, *serve, *admin, int32(*poolSize))
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/xatlabs/xat/internal/auth"
 	"github.com/xatlabs/xat/internal/postgres"
 	"github.com/xatlabs/xat/tenancy"
@@ -31,6 +33,7 @@ type HTTPOptions struct {
 	Loader   string        // "wrk" (Debian's wrk, in C) or "go" (a Go client in this process)
 	Profile  string        // when set, the server child writes CPU profiles named after this path
 	Warmup   time.Duration // load before each measured run, not measured
+	Pool     int           // the server's serving pool size
 }
 
 // LoaderName returns the load generator to use: wrk when it is installed,
@@ -168,6 +171,17 @@ func (e *Env) seedHTTP(ctx context.Context, n int) ([]httpTenant, error) {
 		}
 		out = append(out, httpTenant{host: fmt.Sprintf("h%05d.load.test", i), token: plain})
 	}
+	// As pgbench -i does, leave the tables vacuumed and analysed, so that
+	// autovacuum does not analyse thousands of new tables (and invalidate
+	// their plans) during the measured runs.
+	admin, err := pgx.Connect(ctx, e.AdminURL)
+	if err != nil {
+		return nil, err
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "VACUUM ANALYZE"); err != nil {
+		return nil, fmt.Errorf("vacuum after seeding: %w", err)
+	}
 	return out, nil
 }
 
@@ -216,7 +230,7 @@ func (e *Env) pgbench(ctx context.Context, clients int, d time.Duration) (loadRu
 // loadServer starts the API in a child process, loads it for o.Duration
 // rotating over tenants, and returns the measured run.
 func (e *Env) loadServer(ctx context.Context, o HTTPOptions, tenants []httpTenant) (loadRun, error) {
-	args := []string{"serve-child", "--admin", e.AdminURL, "--serve", e.ServeURL}
+	args := []string{"serve-child", "--admin", e.AdminURL, "--serve", e.ServeURL, "--pool", strconv.Itoa(o.Pool)}
 	if o.Profile != "" {
 		args = append(args, "--cpuprofile", fmt.Sprintf("%s.%d.%d", o.Profile, len(tenants), time.Now().Unix()))
 	}
