@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -33,18 +34,21 @@ import (
 // while run unprepared, in one round trip, instead of evicting each other
 // on every read.
 
+//
+// The scoping statements (BEGIN, the SET LOCALs, COMMIT) are prepared the
+// same way, in a budget of their own: they are small (about 3 KB each in
+// the backend) but many, since the search path, role and tenant settings
+// differ per tenant and the acting user's settings per user.
+
+// scopingPerStatement is how many scoping statements a connection may keep
+// prepared for each query it may keep.
+const scopingPerStatement = 4
+
 // connState is what tenancy keeps about one pooled connection, in the
 // connection's custom data.
 type connState struct {
-	// prepared holds the texts of the tenant statements prepared on the
-	// connection; order lists them, most recently used first.
-	prepared map[string]*list.Element
-	order    list.List
-
-	// seen holds texts read once on the connection but not prepared,
-	// most recent first, as many as prepared may hold.
-	seen      map[string]*list.Element
-	seenOrder list.List
+	queries stmtSet // tenant queries, under their preparedText
+	scoping stmtSet // BEGIN, SET LOCAL and COMMIT statements
 
 	// schemas is the set of tenant schemas the connection has served.
 	// Every one of them left catalog entries in the backend's caches.
@@ -58,11 +62,7 @@ func stateOf(c *pgx.Conn) *connState {
 	if st, ok := data[connStateKey].(*connState); ok {
 		return st
 	}
-	st := &connState{
-		prepared: map[string]*list.Element{},
-		seen:     map[string]*list.Element{},
-		schemas:  map[string]struct{}{},
-	}
+	st := &connState{schemas: map[string]struct{}{}}
 	data[connStateKey] = st
 	return st
 }
@@ -74,61 +74,85 @@ func (st *connState) touch(schema string) int {
 	return len(st.schemas)
 }
 
-// use reports whether text is prepared on the connection, and marks it as
-// the most recently used.
-func (st *connState) use(text string) bool {
-	e, ok := st.prepared[text]
+// reset forgets every prepared statement, after the server dropped them
+// all (see stalePlan).
+func (st *connState) reset() {
+	st.queries = stmtSet{}
+	st.scoping = stmtSet{}
+}
+
+// stmtSet is a bounded set of statements prepared on one connection, keyed
+// by the text pgx knows them under, least recently used first out; with
+// the texts read once but not (or no longer) prepared.
+type stmtSet struct {
+	prepared map[string]*list.Element
+	order    list.List // prepared texts, most recently used first
+	seen     map[string]*list.Element
+	seenList list.List // seen texts, most recent first
+}
+
+// use reports whether text is prepared, and marks it as the most recently
+// used.
+func (s *stmtSet) use(text string) bool {
+	e, ok := s.prepared[text]
 	if ok {
-		st.order.MoveToFront(e)
+		s.order.MoveToFront(e)
 	}
 	return ok
 }
 
-// secondSight reports whether text was read on the connection before,
-// without being prepared; if not, it remembers text, forgetting the oldest
-// such text beyond capacity.
-func (st *connState) secondSight(text string, capacity int) bool {
-	if e, ok := st.seen[text]; ok {
-		st.seenOrder.Remove(e)
-		delete(st.seen, text)
+// secondSight reports whether text was read before without being
+// prepared; if not, it remembers text, forgetting the oldest such text
+// beyond capacity.
+func (s *stmtSet) secondSight(text string, capacity int) bool {
+	if e, ok := s.seen[text]; ok {
+		s.seenList.Remove(e)
+		delete(s.seen, text)
 		return true
 	}
-	for st.seenOrder.Len() >= capacity {
-		delete(st.seen, st.seenOrder.Remove(st.seenOrder.Back()).(string))
+	if s.seen == nil {
+		s.seen = map[string]*list.Element{}
 	}
-	st.seen[text] = st.seenOrder.PushFront(text)
+	for s.seenList.Len() >= capacity {
+		delete(s.seen, s.seenList.Remove(s.seenList.Back()).(string))
+	}
+	s.seen[text] = s.seenList.PushFront(text)
 	return false
 }
 
-func (st *connState) add(text string) {
-	st.prepared[text] = st.order.PushFront(text)
-}
-
-func (st *connState) remove(text string) {
-	if e, ok := st.prepared[text]; ok {
-		st.order.Remove(e)
-		delete(st.prepared, text)
-	}
-}
-
-// makeRoom deallocates the least recently used statements until fewer
-// than capacity remain. The connection must be idle.
-func (st *connState) makeRoom(ctx context.Context, c *pgx.Conn, capacity int) error {
-	for st.order.Len() >= capacity {
-		text := st.order.Back().Value.(string)
-		if err := c.Deallocate(ctx, text); err != nil {
-			return err
+// prepare prepares text on c, which must be idle or in a transaction,
+// first deallocating the least recently used statements so that fewer
+// than capacity remain.
+func (s *stmtSet) prepare(ctx context.Context, c *pgx.Conn, text string, capacity int) error {
+	for s.order.Len() >= capacity {
+		old := s.order.Back().Value.(string)
+		if err := c.Deallocate(ctx, old); err != nil {
+			return fmt.Errorf("drop prepared statement: %w", err)
 		}
-		st.remove(text)
+		s.remove(old)
 	}
+	if _, err := c.Prepare(ctx, text, text); err != nil {
+		return err
+	}
+	if s.prepared == nil {
+		s.prepared = map[string]*list.Element{}
+	}
+	s.prepared[text] = s.order.PushFront(text)
 	return nil
+}
+
+func (s *stmtSet) remove(text string) {
+	if e, ok := s.prepared[text]; ok {
+		s.order.Remove(e)
+		delete(s.prepared, text)
+	}
 }
 
 // forget deallocates text, whatever state the server holds it in, and
 // remembers it as read once: its next read prepares it again.
-func (st *connState) forget(ctx context.Context, c *pgx.Conn, text string, capacity int) error {
-	st.remove(text)
-	st.secondSight(text, capacity)
+func (s *stmtSet) forget(ctx context.Context, c *pgx.Conn, text string, capacity int) error {
+	s.remove(text)
+	s.secondSight(text, capacity)
 	return c.Deallocate(ctx, text)
 }
 
@@ -139,20 +163,21 @@ func preparedText(schema, sql string) string {
 }
 
 // stalePlan reports whether err says that a prepared statement no longer
-// fits the server: its result columns changed under a migration, or the
-// server does not hold it (a connection pooler in front of PostgreSQL
-// switched server connections). Either way the statement must be prepared
+// fits: its result columns changed under a migration. It must be prepared
 // again.
 func stalePlan(err error) bool {
 	var pg *pgconn.PgError
 	if !errors.As(err, &pg) {
 		return false
 	}
-	switch pg.Code {
-	case "0A000":
-		return strings.Contains(pg.Message, "cached plan must not change result type")
-	case "26000": // invalid_sql_statement_name
-		return true
-	}
-	return false
+	return pg.Code == "0A000" && strings.Contains(pg.Message, "cached plan must not change result type")
+}
+
+// lostStatements reports whether err says that the server does not hold a
+// statement prepared on the connection, as when a pooler in front of
+// PostgreSQL switched server connections: every statement must then be
+// taken as lost.
+func lostStatements(err error) bool {
+	var pg *pgconn.PgError
+	return errors.As(err, &pg) && pg.Code == "26000" // invalid_sql_statement_name
 }

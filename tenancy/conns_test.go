@@ -11,13 +11,19 @@ import (
 	"github.com/xatlabs/xat/tenancy/tenancytest"
 )
 
-// preparedOnConn lists the statements prepared on the connection that
+// preparedOnConn lists the tenant queries prepared on the connection that
 // serves the read, as the tenant of ctx sees them.
 func preparedOnConn(t *testing.T, ctx context.Context, db *tenancy.DB) []string {
+	return preparedLike(t, ctx, db, "/* tenant %")
+}
+
+// preparedLike lists the statements prepared on the connection that serves
+// the read whose text is LIKE pattern.
+func preparedLike(t *testing.T, ctx context.Context, db *tenancy.DB, pattern string) []string {
 	t.Helper()
 	var out []string
 	err := db.InTenant(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, "SELECT statement FROM pg_prepared_statements ORDER BY prepare_time")
+		rows, err := tx.Query(ctx, "SELECT statement FROM pg_prepared_statements WHERE statement LIKE $1 ORDER BY prepare_time", pattern)
 		if err != nil {
 			return err
 		}
@@ -73,6 +79,11 @@ func TestPreparedStatementPerSchema(t *testing.T) {
 		stmts := preparedOnConn(t, actx, one)
 		require.Contains(t, stmts, "/* tenant "+a.Schema+" */ "+q)
 		require.Contains(t, stmts, "/* tenant "+b.Schema+" */ "+q)
+
+		// The scoping statements are prepared too, per tenant.
+		scoping := preparedLike(t, actx, one, "SET LOCAL search_path%")
+		require.Contains(t, scoping, `SET LOCAL search_path = "`+a.Schema+`", public`)
+		require.Contains(t, scoping, `SET LOCAL search_path = "`+b.Schema+`", public`)
 	})
 }
 
@@ -168,7 +179,7 @@ func TestPreparationOff(t *testing.T) {
 		_, err := tenancy.Rows(ctx, one, pgx.RowTo[string], "SELECT label FROM items")
 		require.NoError(t, err)
 	}
-	require.Empty(t, preparedOnConn(t, ctx, one))
+	require.Empty(t, preparedLike(t, ctx, one, "%"))
 }
 
 // TestStalePreparedStatement: a statement whose result type a migration

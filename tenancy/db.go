@@ -172,6 +172,17 @@ func (db *DB) staleRole(ctx context.Context, conn *pgxpool.Conn, t *Tenant, err 
 // runs as a statement prepared for that schema (see conns.go); preparing
 // it costs two more round trips, once.
 // scan must read the rows it needs and not keep them.
+//
+// TODO: the scoping statements (BEGIN, one SET LOCAL per setting, COMMIT)
+// still run unprepared; preparing them too saved about a quarter of
+// PostgreSQL's CPU per read in a side-by-side measurement, but the search
+// path, role and tenant settings differ per tenant, so they would need
+// their own per-connection budget. And any pooled connection serves any
+// tenant: over a thousand partners every backend warms and keeps every
+// schema's catalog entries and plans, which takes about a minute of load
+// after a restart and keeps reads there dearer than over ten partners
+// (docs/benchmarks.md). Routing each tenant to a subset of the connections
+// would divide both by the number of subsets.
 func (db *DB) Read(ctx context.Context, scan func(pgx.Rows) error, sql string, args ...any) error {
 	t, err := db.scopedTenant(ctx)
 	if err != nil {
@@ -217,11 +228,15 @@ func (db *DB) readOnce(ctx context.Context, r *read, mayRetry bool) (bool, error
 	defer db.release(ctx, conn, r.t.Schema)
 	c := conn.Conn()
 
-	text, err := db.statement(ctx, c, r)
+	err = db.prepareScoping(ctx, c, r.prelude)
+	text := r.sql
+	if err == nil {
+		text, err = db.statement(ctx, c, r)
+	}
 	if err == nil {
 		b := &pgx.Batch{}
 		if c.PgConn().TxStatus() == 'I' {
-			b.Queue("BEGIN READ ONLY")
+			b.Queue(beginRead)
 			for _, s := range r.prelude {
 				b.Queue(s)
 			}
@@ -240,12 +255,48 @@ func (db *DB) readOnce(ctx context.Context, r *read, mayRetry bool) (bool, error
 	case mayRetry && text != r.sql && stalePlan(err) && !c.IsClosed():
 		db.cfg.Logger.InfoContext(ctx, "Prepared tenant statement went stale; preparing it again",
 			slog.Int64("tenant_id", r.t.ID), slog.String("schema", r.t.Schema), slog.String("error", err.Error()))
-		if ferr := stateOf(c).forget(ctx, c, text, db.cfg.StatementsPerConn); ferr != nil {
+		if ferr := stateOf(c).queries.forget(ctx, c, text, db.cfg.StatementsPerConn); ferr != nil {
+			c.Close(context.WithoutCancel(ctx))
+		}
+		return true, err
+	case mayRetry && lostStatements(err) && !c.IsClosed():
+		db.cfg.Logger.WarnContext(ctx, "The server lost the statements prepared on a connection; preparing them again",
+			slog.Int64("tenant_id", r.t.ID), slog.String("schema", r.t.Schema), slog.String("error", err.Error()))
+		stateOf(c).reset()
+		if ferr := c.DeallocateAll(ctx); ferr != nil {
 			c.Close(context.WithoutCancel(ctx))
 		}
 		return true, err
 	}
 	return false, err
+}
+
+const beginRead = "BEGIN READ ONLY"
+
+// prepareScoping prepares, on their second read on the idle connection c,
+// the statements that open, scope and close a read.
+func (db *DB) prepareScoping(ctx context.Context, c *pgx.Conn, prelude []string) error {
+	if db.cfg.StatementsPerConn < 0 {
+		return nil
+	}
+	st := stateOf(c)
+	capacity := db.cfg.StatementsPerConn * scopingPerStatement
+	for i := -1; i <= len(prelude); i++ {
+		s := beginRead
+		switch {
+		case i == len(prelude):
+			s = "COMMIT"
+		case i >= 0:
+			s = prelude[i]
+		}
+		if st.scoping.use(s) || !st.scoping.secondSight(s, capacity) {
+			continue
+		}
+		if err := st.scoping.prepare(ctx, c, s, capacity); err != nil {
+			return fmt.Errorf("prepare scope statement: %w", err)
+		}
+	}
+	return nil
 }
 
 // statement returns the text to run r's query under on c: the tenant's own
@@ -259,22 +310,18 @@ func (db *DB) statement(ctx context.Context, c *pgx.Conn, r *read) (string, erro
 	}
 	text := preparedText(r.t.Schema, r.sql)
 	st := stateOf(c)
-	if st.use(text) {
+	if st.queries.use(text) {
 		return text, nil
 	}
-	if !st.secondSight(text, db.cfg.StatementsPerConn) {
+	if !st.queries.secondSight(text, db.cfg.StatementsPerConn) {
 		return r.sql, nil
 	}
-	if err := st.makeRoom(ctx, c, db.cfg.StatementsPerConn); err != nil {
-		return text, fmt.Errorf("drop prepared statement: %w", err)
-	}
-	if _, err := c.Exec(ctx, "BEGIN READ ONLY; "+strings.Join(r.prelude, "; ")); err != nil {
+	if _, err := c.Exec(ctx, beginRead+"; "+strings.Join(r.prelude, "; ")); err != nil {
 		return text, fmt.Errorf("scope transaction: %w", err)
 	}
-	if _, err := c.Prepare(ctx, text, text); err != nil {
+	if err := st.queries.prepare(ctx, c, text, db.cfg.StatementsPerConn); err != nil {
 		return text, err
 	}
-	st.add(text)
 	return text, nil
 }
 

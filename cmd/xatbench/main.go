@@ -3,6 +3,8 @@
 // figures and how they were produced.
 //
 //	go run ./cmd/xatbench tenancy [-tenants 1000] [-mem-tenants 5000] [-noop-tenants 10000]
+//	go run ./cmd/xatbench reads [-tenants 10] [-clients 4]
+//	go run ./cmd/xatbench http [-tenants 10,100,1000] [-clients 16] [-warmup 60s]
 package main
 
 import (
@@ -38,12 +40,14 @@ func main() {
 
 func run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: xatbench tenancy|http|report [flags]")
+		return fmt.Errorf("usage: xatbench tenancy|reads|http|report|upload [flags]")
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	switch args[0] {
 	case "tenancy":
 		return runTenancy(ctx, log, args[1:])
+	case "reads":
+		return runReads(ctx, log, args[1:])
 	case "migrate-child":
 		return migrateChild(ctx, log, args[1:])
 	case "http":
@@ -73,6 +77,21 @@ func runTenancy(ctx context.Context, log *slog.Logger, args []string) error {
 	return withReport(ctx, log, "tenancy", args, *out, func(w io.Writer, e *bench.Env, self string) error {
 		o.Self = self
 		return bench.Tenancy(ctx, e, o, w)
+	})
+}
+
+func runReads(ctx context.Context, log *slog.Logger, args []string) error {
+	fs := flag.NewFlagSet("reads", flag.ContinueOnError)
+	o := bench.TenancyOptions{}
+	fs.IntVar(&o.Tenants, "tenants", 10, "tenants to provision")
+	fs.DurationVar(&o.ReadFor, "read-for", 3*time.Second, "length of each read round")
+	fs.IntVar(&o.Clients, "clients", 4, "concurrent readers")
+	out := fs.String("out", "", "also write the report to this file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	return withReport(ctx, log, "reads", args, *out, func(w io.Writer, e *bench.Env, self string) error {
+		return bench.Reads(ctx, e, o, w)
 	})
 }
 

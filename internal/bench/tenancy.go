@@ -45,16 +45,10 @@ func Tenancy(ctx context.Context, e *Env, o TenancyOptions, w io.Writer) error {
 	fmt.Fprintf(w, "| tenants | p50 ms | p95 ms | p50 of first 10%% | p50 of last 10%% |\n|---|---|---|---|---|\n")
 	writeProvision(w, 0, first)
 
-	// Reads.
-	scoped, unscoped, inTenant, err := e.reads(ctx, uid, o)
-	if err != nil {
+	fmt.Fprintln(w)
+	if err := e.writeReads(ctx, uid, o, w); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "\n## Reads of one indexed row, %d clients, rounds of %s interleaved\n\n", o.Clients, o.ReadFor)
-	fmt.Fprintf(w, "| path | reads/s (median of rounds) | ratio to unscoped |\n|---|---|---|\n")
-	fmt.Fprintf(w, "| unscoped: schema-qualified query, cached prepared statement, no transaction | %.0f | 1.00 |\n", unscoped)
-	fmt.Fprintf(w, "| scoped read path `tenancy.Row` (BEGIN, settings, query, COMMIT in one pipeline) | %.0f | %.2f |\n", scoped, scoped/unscoped)
-	fmt.Fprintf(w, "| scoped `InTenant` transaction (3 round trips) | %.0f | %.2f |\n", inTenant, inTenant/unscoped)
 
 	// Migrations across Tenants tenants.
 	serial, rss1, err := e.migrateChild(ctx, o.Self, 1)
@@ -158,13 +152,40 @@ func (e *Env) provision(ctx context.Context, from, to int) ([]time.Duration, err
 	return out, nil
 }
 
+// Reads runs the read part of the tenancy benchmark alone, over a few
+// tenants, and writes a Markdown report to w.
+func Reads(ctx context.Context, e *Env, o TenancyOptions, w io.Writer) error {
+	uid, err := e.seedUser(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := e.provision(ctx, 0, o.Tenants); err != nil {
+		return err
+	}
+	return e.writeReads(ctx, uid, o, w)
+}
+
+func (e *Env) writeReads(ctx context.Context, uid int64, o TenancyOptions, w io.Writer) error {
+	scoped, unscoped, inTenant, unprepared, err := e.reads(ctx, uid, o)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "## Reads of one indexed row, %d clients, rounds of %s interleaved\n\n", o.Clients, o.ReadFor)
+	fmt.Fprintf(w, "| path | reads/s (median of rounds) | ratio to unscoped |\n|---|---|---|\n")
+	fmt.Fprintf(w, "| unscoped: schema-qualified query, cached prepared statement, no transaction | %.0f | 1.00 |\n", unscoped)
+	fmt.Fprintf(w, "| scoped read path `tenancy.Row` (BEGIN, settings, query prepared for the tenant's schema, COMMIT in one pipeline) | %.0f | %.2f |\n", scoped, scoped/unscoped)
+	fmt.Fprintf(w, "| the same scoped read path with preparation off (`StatementsPerConn` < 0) | %.0f | %.2f |\n", unprepared, unprepared/unscoped)
+	fmt.Fprintf(w, "| scoped `InTenant` transaction (3 round trips, query unprepared) | %.0f | %.2f |\n", inTenant, inTenant/unscoped)
+	return nil
+}
+
 // reads measures the scoped read path, an InTenant transaction and the same
 // read without scoping, in interleaved rounds, and returns the median rate
 // of each.
-func (e *Env) reads(ctx context.Context, uid int64, o TenancyOptions) (scoped, unscoped, inTenant float64, err error) {
+func (e *Env) reads(ctx context.Context, uid int64, o TenancyOptions) (scoped, unscoped, inTenant, unprepared float64, err error) {
 	t, err := e.DB.Tenant(ctx, "tenant_b00000")
 	if err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, 0, err
 	}
 	// Reads run as a partner administrator, whom the owner policies let
 	// see every collector.
@@ -176,12 +197,12 @@ func (e *Env) reads(ctx context.Context, uid int64, o TenancyOptions) (scoped, u
 		return err
 	})
 	if err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, 0, err
 	}
 
 	plain, err := pgxpool.New(ctx, e.AdminURL+" pool_max_conns=8")
 	if err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, 0, err
 	}
 	defer plain.Close()
 	qualified := "SELECT machine_name FROM tenant_b00000.collectors WHERE id = $1"
@@ -193,26 +214,33 @@ func (e *Env) reads(ctx context.Context, uid int64, o TenancyOptions) (scoped, u
 		_, err := tenancy.Row(tctx, e.DB, pgx.RowTo[string], "SELECT machine_name FROM collectors WHERE id = $1", id)
 		return err
 	}
+	cfg := e.DB.Config()
+	cfg.StatementsPerConn = -1
+	off := tenancy.New(cfg, e.DB.ServePool(), e.DB.ServePool())
+	un := func(ctx context.Context, id int64) error {
+		_, err := tenancy.Row(tctx, off, pgx.RowTo[string], "SELECT machine_name FROM collectors WHERE id = $1", id)
+		return err
+	}
 	it := func(ctx context.Context, id int64) error {
 		return e.DB.InTenant(tctx, func(ctx context.Context, tx pgx.Tx) error {
 			var s string
 			return tx.QueryRow(ctx, "SELECT machine_name FROM collectors WHERE id = $1", id).Scan(&s)
 		})
 	}
-	var rs, ru, ri []float64
+	var rs, ru, ri, rn []float64
 	for range 3 {
 		for _, c := range []struct {
 			fn  func(context.Context, int64) error
 			out *[]float64
-		}{{unq, &ru}, {sc, &rs}, {it, &ri}} {
+		}{{unq, &ru}, {sc, &rs}, {it, &ri}, {un, &rn}} {
 			rate, err := rateOf(ctx, o.Clients, o.ReadFor, c.fn)
 			if err != nil {
-				return 0, 0, 0, err
+				return 0, 0, 0, 0, err
 			}
 			*c.out = append(*c.out, rate)
 		}
 	}
-	return median(rs), median(ru), median(ri), nil
+	return median(rs), median(ru), median(ri), median(rn), nil
 }
 
 func median(v []float64) float64 {

@@ -10,6 +10,7 @@
 //	XAT_GUARD                 --guard                     role or policy (default role)
 //	XAT_POOL_SIZE             --pool-size                 serving pool size (default 16)
 //	XAT_MAX_CONNS_PER_TENANT  --max-conns-per-tenant      per-tenant share (default pool/2)
+//	XAT_PREPARED_STATEMENTS   --prepared-statements       tenant statements kept prepared per connection, 0 for none (default 2000)
 //	XAT_LOG_LEVEL             --log-level                 debug, info, warn or error (default info)
 //	XAT_LOG_FORMAT            --log-format                text or json (default text)
 //	XAT_ADDR                  --addr                      HTTP listen address (default 127.0.0.1:8080)
@@ -82,6 +83,12 @@ type Config struct {
 	// Default PoolSize/2, at least 1.
 	MaxConnsPerTenant int
 
+	// PreparedStatements caps the tenant statements kept prepared on each
+	// serving connection; 0 turns preparation off (for a connection pooler
+	// in transaction mode that cannot carry prepared statements). Default
+	// 2000.
+	PreparedStatements int
+
 	// LogLevel and LogFormat shape the logs. Defaults info and text.
 	LogLevel  slog.Level
 	LogFormat string
@@ -128,6 +135,7 @@ func (c Config) Tenancy() tenancy.Config {
 		ServingRole:       c.ServingRole(),
 		Guard:             c.Guard,
 		MaxConnsPerTenant: c.MaxConnsPerTenant,
+		StatementsPerConn: statementsPerConn(c.PreparedStatements),
 		AppName:           "xat",
 	}
 }
@@ -178,6 +186,8 @@ var (
 		"maximum connections of the serving pool"}
 	maxConnsPerTenant = setting{"XAT_MAX_CONNS_PER_TENANT", "max-conns-per-tenant", "int", "",
 		"maximum pooled connections one tenant may hold (default: half the pool)"}
+	preparedStatements = setting{"XAT_PREPARED_STATEMENTS", "prepared-statements", "int", "2000",
+		"tenant statements kept prepared on each serving connection; 0 turns preparation off (PgBouncer in transaction mode before 1.21)"}
 	logLevel = setting{"XAT_LOG_LEVEL", "log-level", "level", "info",
 		"log level: debug, info, warn or error"}
 	logFormat = setting{"XAT_LOG_FORMAT", "log-format", "format", "text",
@@ -199,7 +209,7 @@ var (
 
 	settings = []setting{
 		databaseURL, servingURL, dataDir, schemaPrefix, rolePrefix,
-		guard, poolSize, maxConnsPerTenant, logLevel, logFormat,
+		guard, poolSize, maxConnsPerTenant, preparedStatements, logLevel, logFormat,
 		addr, publicHosts, trustedProxies, pathPrefix, secureCookies,
 		storageURL, cacheURL,
 	}
@@ -252,6 +262,7 @@ func Load(lookupEnv func(string) (string, bool), fs *pflag.FlagSet) (Config, err
 
 	c.PoolSize = r.int(poolSize, 1, 1000, 16)
 	c.MaxConnsPerTenant = r.int(maxConnsPerTenant, 1, max(1, c.PoolSize), max(1, c.PoolSize/2))
+	c.PreparedStatements = r.int(preparedStatements, 0, 1_000_000, 2000)
 
 	c.LogLevel, err = parseLevel(r.value(logLevel))
 	r.check(logLevel, err)
@@ -484,4 +495,13 @@ func parseLevel(s string) (slog.Level, error) {
 		return slog.LevelError, nil
 	}
 	return 0, fmt.Errorf("invalid value %q: want debug, info, warn or error", s)
+}
+
+// statementsPerConn turns the PreparedStatements setting into tenancy's
+// StatementsPerConn, where 0 means the default and a negative value none.
+func statementsPerConn(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }

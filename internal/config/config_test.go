@@ -27,18 +27,19 @@ func TestLoadDefaults(t *testing.T) {
 	wd, err := os.Getwd()
 	require.NoError(t, err)
 	require.Equal(t, Config{
-		DataDir:           ".xat",
-		SchemaPrefix:      "tenant_",
-		RolePrefix:        "xat_",
-		Guard:             tenancy.GuardRole,
-		PoolSize:          16,
-		MaxConnsPerTenant: 8,
-		LogLevel:          slog.LevelInfo,
-		LogFormat:         "text",
-		Addr:              "127.0.0.1:8080",
-		PublicHosts:       []string{"localhost", "127.0.0.1"},
-		StorageURL:        "file://" + filepath.ToSlash(filepath.Join(wd, ".xat", "files")),
-		CacheURL:          "memory://",
+		DataDir:            ".xat",
+		SchemaPrefix:       "tenant_",
+		RolePrefix:         "xat_",
+		Guard:              tenancy.GuardRole,
+		PoolSize:           16,
+		MaxConnsPerTenant:  8,
+		PreparedStatements: 2000,
+		LogLevel:           slog.LevelInfo,
+		LogFormat:          "text",
+		Addr:               "127.0.0.1:8080",
+		PublicHosts:        []string{"localhost", "127.0.0.1"},
+		StorageURL:         "file://" + filepath.ToSlash(filepath.Join(wd, ".xat", "files")),
+		CacheURL:           "memory://",
 	}, c)
 	require.Equal(t, "xat_app", c.ServingRole())
 }
@@ -151,6 +152,7 @@ func TestLoad(t *testing.T) {
 				"XAT_GUARD":                "policy",
 				"XAT_POOL_SIZE":            "40",
 				"XAT_MAX_CONNS_PER_TENANT": "4",
+				"XAT_PREPARED_STATEMENTS":  "0",
 				"XAT_LOG_LEVEL":            "DEBUG",
 				"XAT_LOG_FORMAT":           "json",
 			},
@@ -161,6 +163,8 @@ func TestLoad(t *testing.T) {
 				require.Equal(t, tenancy.GuardPolicy, c.Guard)
 				require.Equal(t, 40, c.PoolSize)
 				require.Equal(t, 4, c.MaxConnsPerTenant)
+				require.Equal(t, 0, c.PreparedStatements)
+				require.Negative(t, c.Tenancy().StatementsPerConn, "0 turns preparation off")
 				require.Equal(t, slog.LevelDebug, c.LogLevel)
 				require.Equal(t, "json", c.LogFormat)
 				require.Equal(t, "postgres://prod_app@db.internal:5432/xat", c.ServingDatabaseURL)
