@@ -72,12 +72,8 @@ func (a *authenticator) middleware(next http.Handler) http.Handler {
 			return
 		}
 		if p != nil {
-			ctx := context.WithValue(r.Context(), principalKey{}, p)
-			log := logger(ctx, a.s.log).With(slog.Int64("user_id", p.User.ID))
-			if h, ok := ctx.Value(logHolderKey{}).(*logHolder); ok {
-				h.log = log
-			}
-			r = r.WithContext(withLogger(ctx, log))
+			logWith(r.Context(), slog.Int64("user_id", p.User.ID))
+			r = r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
 		}
 		next.ServeHTTP(w, r)
 	})

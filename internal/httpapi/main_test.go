@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -62,6 +63,8 @@ type fixture struct {
 
 	a, b  *partner
 	admin *user // platform administrator; its session is for the public host
+
+	logs io.Writer // if set, servers built later also log JSON lines here
 }
 
 // partner is a partner of a fixture, with its users.
@@ -132,7 +135,11 @@ func (f *fixture) server(
 	if cfg.Hasher == nil {
 		cfg.Hasher = &auth.TestHasher
 	}
-	errs := &errorCounter{Handler: slog.NewTextHandler(t.Output(), nil), n: new(atomic.Int64)}
+	var h slog.Handler = slog.NewTextHandler(t.Output(), nil)
+	if f.logs != nil {
+		h = slog.NewMultiHandler(h, slog.NewJSONHandler(f.logs, nil))
+	}
+	errs := &errorCounter{Handler: h, n: new(atomic.Int64)}
 	t.Cleanup(func() {
 		if n := errs.n.Load(); n > 0 {
 			t.Errorf("the server logged %d errors", n)

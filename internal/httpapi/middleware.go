@@ -12,19 +12,22 @@ import (
 	"github.com/xatlabs/xat/tenancy"
 )
 
-type loggerKey struct{}
-
-// logger returns the request's logger (with request id and tenant), or
-// fallback outside a request.
+// logger returns the request's logger (with request id, tenant and user
+// as far as they are known), or fallback outside a request.
 func logger(ctx context.Context, fallback *slog.Logger) *slog.Logger {
-	if l, ok := ctx.Value(loggerKey{}).(*slog.Logger); ok {
-		return l
+	if h, ok := ctx.Value(logHolderKey{}).(*logHolder); ok {
+		return h.logger()
 	}
 	return fallback
 }
 
-func withLogger(ctx context.Context, l *slog.Logger) context.Context {
-	return context.WithValue(ctx, loggerKey{}, l)
+// logWith adds attrs to every later line of the request's logs, the access
+// log included. Outside a request it does nothing.
+func logWith(ctx context.Context, attrs ...slog.Attr) {
+	if h, ok := ctx.Value(logHolderKey{}).(*logHolder); ok {
+		h.attrs = append(h.attrs, attrs...)
+		h.log = nil
+	}
 }
 
 // statusWriter records the status and size of a response.
@@ -63,10 +66,10 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			id = newRequestID()
 		}
 		w.Header().Set("X-Request-Id", id)
-		log := s.log.With(slog.String("request_id", id))
 		sw := &statusWriter{ResponseWriter: w}
-		holder := &logHolder{log: log}
-		ctx := context.WithValue(withLogger(r.Context(), log), logHolderKey{}, holder)
+		holder := &logHolder{base: s.log, attrs: make([]slog.Attr, 1, 16)}
+		holder.attrs[0] = slog.String("request_id", id)
+		ctx := context.WithValue(r.Context(), logHolderKey{}, holder)
 		r = r.WithContext(ctx)
 
 		defer func() {
@@ -74,7 +77,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				holder.log.ErrorContext(ctx, "Handler panicked", slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
+				holder.logger().ErrorContext(ctx, "Handler panicked", slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
 				if sw.status == 0 {
 					writeError(sw, http.StatusInternalServerError, "internal", "internal error")
 				}
@@ -92,7 +95,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			if status >= 500 {
 				level = slog.LevelWarn
 			}
-			holder.log.LogAttrs(ctx, level, "Request",
+			holder.base.LogAttrs(ctx, level, "Request", append(holder.attrs,
 				slog.String("method", r.Method),
 				slog.String("route", route),
 				slog.String("path", r.URL.Path),
@@ -100,33 +103,43 @@ func (s *Server) observe(next http.Handler) http.Handler {
 				slog.Int("status", status),
 				slog.Int64("bytes", sw.bytes),
 				slog.Duration("duration", time.Since(start)),
-				slog.String("remote", r.RemoteAddr))
+				slog.String("remote", r.RemoteAddr))...)
 		}()
 		next.ServeHTTP(sw, r)
 	})
 }
 
-// logHolder lets inner middleware (tenant resolution, routing) enrich the
-// access log line written by observe.
+// logHolder carries what a request's log lines say about it: the
+// attributes inner middleware learn (tenant, user) and the matched route,
+// for the access log line written by observe and for the handlers' own
+// lines. The logger with the attributes is built only when a handler logs:
+// most requests write the access line alone.
 type logHolder struct {
-	log   *slog.Logger
+	base  *slog.Logger
+	attrs []slog.Attr
+	log   *slog.Logger // base with attrs, once built
 	route string
+}
+
+func (h *logHolder) logger() *slog.Logger {
+	if h.log == nil {
+		args := make([]any, len(h.attrs))
+		for i, a := range h.attrs {
+			args[i] = a
+		}
+		h.log = h.base.With(args...)
+	}
+	return h.log
 }
 
 type logHolderKey struct{}
 
-// withTenantLogger derives the request logger with the tenant, once, where
-// the tenant is resolved; every later line of the request carries it.
+// withTenantLogger adds the tenant to the request's logs, once, where the
+// tenant is resolved; every later line of the request carries it.
 func withTenantLogger(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := r.Context()
-		if t, ok := tenancy.FromContext(ctx); ok {
-			log := logger(ctx, slog.Default()).With(
-				slog.Int64("tenant_id", t.ID), slog.String("schema", t.Schema))
-			if h, ok := ctx.Value(logHolderKey{}).(*logHolder); ok {
-				h.log = log
-			}
-			r = r.WithContext(withLogger(ctx, log))
+		if t, ok := tenancy.FromContext(r.Context()); ok {
+			logWith(r.Context(), slog.Int64("tenant_id", t.ID), slog.String("schema", t.Schema))
 		}
 		next.ServeHTTP(w, r)
 	})

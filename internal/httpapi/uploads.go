@@ -151,9 +151,7 @@ func (s *Server) uploader(r *http.Request, id int64) (postgres.Actor, error) {
 			slog.Int64("collector_id", id), slog.Int64("token_id", acc.TokenID))
 		return postgres.Actor{}, forbidden("token not valid for this collector")
 	}
-	if h, ok := ctx.Value(logHolderKey{}).(*logHolder); ok {
-		h.log = h.log.With(slog.Int64("collector_token_id", acc.TokenID))
-	}
+	logWith(ctx, slog.Int64("collector_token_id", acc.TokenID))
 	return postgres.Actor{UserID: acc.OwnerID}, nil
 }
 
