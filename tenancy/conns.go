@@ -33,22 +33,15 @@ import (
 // are in use than a connection may keep, the ones read only once in a
 // while run unprepared, in one round trip, instead of evicting each other
 // on every read.
-
 //
-// The scoping statements (BEGIN, the SET LOCALs, COMMIT) are prepared the
-// same way, in a budget of their own: they are small (about 3 KB each in
-// the backend) but many, since the search path, role and tenant settings
-// differ per tenant and the acting user's settings per user.
-
-// scopingPerStatement is how many scoping statements a connection may keep
-// prepared for each query it may keep.
-const scopingPerStatement = 4
+// The statements that open, scope and close a read are prepared too (see
+// DB.prepareScoping).
 
 // connState is what tenancy keeps about one pooled connection, in the
 // connection's custom data.
 type connState struct {
 	queries stmtSet // tenant queries, under their preparedText
-	scoping stmtSet // BEGIN, SET LOCAL and COMMIT statements
+	scoping stmtSet // statements that open, scope and close reads
 
 	// schemas is the set of tenant schemas the connection has served.
 	// Every one of them left catalog entries in the backend's caches.

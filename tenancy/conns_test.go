@@ -80,10 +80,20 @@ func TestPreparedStatementPerSchema(t *testing.T) {
 		require.Contains(t, stmts, "/* tenant "+a.Schema+" */ "+q)
 		require.Contains(t, stmts, "/* tenant "+b.Schema+" */ "+q)
 
-		// The scoping statements are prepared too, per tenant.
-		scoping := preparedLike(t, actx, one, "SET LOCAL search_path%")
-		require.Contains(t, scoping, `SET LOCAL search_path = "`+a.Schema+`", public`)
-		require.Contains(t, scoping, `SET LOCAL search_path = "`+b.Schema+`", public`)
+		// The scoping statements are prepared too: under the role guard
+		// one for both tenants, its text naming no tenant; under the
+		// policy guard SET LOCAL statements of each tenant.
+		if db.Config().Guard == tenancy.GuardRole {
+			scoping := preparedLike(t, actx, one, "%set_config%")
+			require.Len(t, scoping, 1, "%q", scoping)
+			require.NotContains(t, scoping[0], a.Schema)
+			require.Empty(t, preparedLike(t, actx, one, "SET LOCAL%"))
+		} else {
+			scoping := preparedLike(t, actx, one, "SET LOCAL search_path%")
+			require.Contains(t, scoping, `SET LOCAL search_path = "`+a.Schema+`", public`)
+			require.Contains(t, scoping, `SET LOCAL search_path = "`+b.Schema+`", public`)
+			require.Empty(t, preparedLike(t, actx, one, "%set_config%"))
+		}
 	})
 }
 

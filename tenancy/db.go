@@ -47,26 +47,85 @@ func (db *DB) Config() Config { return db.cfg }
 // Queries must go through InTenant, Read or Control instead.
 func (db *DB) ServePool() *pgxpool.Pool { return db.serve }
 
-// prelude returns the transaction-local settings that scope a transaction
-// to t, each one statement. Schema and role names were validated when the
-// tenant was created and are quoted all the same; extra settings from the
-// context are checked by name and passed as quoted literals.
-func (db *DB) prelude(ctx context.Context, t *Tenant) ([]string, error) {
-	s := []string{
-		"SET LOCAL search_path = " + quoteIdent(t.Schema) + ", public",
-		"SET LOCAL " + TenantSetting + " = " + quoteLiteral(t.Schema),
-		"SET LOCAL application_name = " + quoteLiteral(db.cfg.AppName+":"+t.Schema),
-	}
+// setting is one transaction-local setting of a tenant scope.
+type setting struct{ name, value string }
+
+// scope returns the transaction-local settings that scope a transaction to
+// t: search path, guard, tenant and application name, then the extra
+// settings carried by ctx, checked by name.
+func (db *DB) scope(ctx context.Context, t *Tenant) ([]setting, error) {
+	extra := settingsFrom(ctx)
+	s := make([]setting, 0, 4+len(extra))
+	s = append(s,
+		setting{"search_path", quoteIdent(t.Schema) + ", public"},
+		setting{TenantSetting, t.Schema},
+		setting{"application_name", db.cfg.AppName + ":" + t.Schema},
+	)
 	if db.cfg.Guard == GuardRole {
-		s = append(s, "SET LOCAL ROLE "+quoteIdent(db.cfg.TenantRole(t.Schema)))
+		s = append(s, setting{"role", db.cfg.TenantRole(t.Schema)})
 	}
-	for _, st := range settingsFrom(ctx) {
+	for _, st := range extra {
 		if !validSettingName(st.Name) {
 			return nil, fmt.Errorf("scope setting %q: %w", st.Name, ErrInvalidSetting)
 		}
-		s = append(s, "SET LOCAL "+st.Name+" = "+quoteLiteral(st.Value))
+		s = append(s, setting{st.Name, st.Value})
 	}
 	return s, nil
+}
+
+// setLocal renders settings as SET LOCAL statements, for a simple-protocol
+// message. Schema and role names were validated when the tenant was
+// created and are quoted all the same; other values are quoted literals.
+func setLocal(settings []setting) string {
+	var b strings.Builder
+	for i, st := range settings {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		switch st.name {
+		case "search_path": // a list of quoted identifiers already
+			b.WriteString("SET LOCAL search_path = " + st.value)
+		case "role":
+			b.WriteString("SET LOCAL ROLE " + quoteIdent(st.value))
+		default:
+			b.WriteString("SET LOCAL " + st.name + " = " + quoteLiteral(st.value))
+		}
+	}
+	return b.String()
+}
+
+// setConfig returns one statement that applies settings as
+// transaction-local settings, with its arguments. Names and values travel
+// as parameters, so the text depends only on how many settings there are:
+// a connection prepares it once for every tenant.
+func setConfig(settings []setting) (string, []any) {
+	args := make([]any, 0, 2*len(settings))
+	for _, st := range settings {
+		args = append(args, st.name, st.value)
+	}
+	if len(settings) < len(setConfigTexts) {
+		return setConfigTexts[len(settings)], args
+	}
+	return setConfigText(len(settings)), args
+}
+
+var setConfigTexts = func() (texts [12]string) {
+	for i := range texts {
+		texts[i] = setConfigText(i)
+	}
+	return texts
+}()
+
+func setConfigText(n int) string {
+	var b strings.Builder
+	b.WriteString("SELECT")
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, " set_config($%d, $%d, true)", 2*i+1, 2*i+2)
+	}
+	return b.String()
 }
 
 // ErrInvalidSetting is returned when a scope setting's name is not a custom
@@ -102,12 +161,12 @@ func (db *DB) InTenant(ctx context.Context, fn func(ctx context.Context, tx pgx.
 	}
 	defer release()
 
-	prelude, err := db.prelude(ctx, t)
+	settings, err := db.scope(ctx, t)
 	if err != nil {
 		return err
 	}
 	// The BEGIN and the settings travel as one simple-protocol message.
-	begin := "BEGIN; " + strings.Join(prelude, "; ")
+	begin := "BEGIN; " + setLocal(settings)
 	for attempt := 0; ; attempt++ {
 		conn, err := db.serve.Acquire(ctx)
 		if err != nil {
@@ -166,29 +225,25 @@ func (db *DB) staleRole(ctx context.Context, conn *pgxpool.Conn, t *Tenant, err 
 }
 
 // Read runs one query scoped to the tenant carried by ctx, in a read-only
-// transaction, and hands its rows to scan. BEGIN, the scoping settings, the
-// query and COMMIT travel in one pipeline: the whole read costs one network
-// round trip. From its second read in a schema on a connection, the query
+// transaction, and hands its rows to scan. BEGIN READ ONLY, the scoping
+// settings (see DB.scoping), the query and COMMIT travel in one pipeline,
+// so the whole read costs one network round trip. From its second read in a schema on a connection, the query
 // runs as a statement prepared for that schema (see conns.go); preparing
 // it costs two more round trips, once.
 // scan must read the rows it needs and not keep them.
 //
-// TODO: the scoping statements (BEGIN, one SET LOCAL per setting, COMMIT)
-// still run unprepared; preparing them too saved about a quarter of
-// PostgreSQL's CPU per read in a side-by-side measurement, but the search
-// path, role and tenant settings differ per tenant, so they would need
-// their own per-connection budget. And any pooled connection serves any
-// tenant: over a thousand partners every backend warms and keeps every
-// schema's catalog entries and plans, which takes about a minute of load
-// after a restart and keeps reads there dearer than over ten partners
-// (docs/benchmarks.md). Routing each tenant to a subset of the connections
-// would divide both by the number of subsets.
+// TODO: any pooled connection serves any tenant: over a thousand partners
+// every backend warms and keeps every schema's catalog entries and plans,
+// which takes about a minute of load after a restart and keeps reads
+// there dearer than over ten partners (docs/benchmarks.md). Routing each
+// tenant to a subset of the connections would divide both by the number
+// of subsets.
 func (db *DB) Read(ctx context.Context, scan func(pgx.Rows) error, sql string, args ...any) error {
 	t, err := db.scopedTenant(ctx)
 	if err != nil {
 		return err
 	}
-	prelude, err := db.prelude(ctx, t)
+	settings, err := db.scope(ctx, t)
 	if err != nil {
 		return err
 	}
@@ -198,7 +253,7 @@ func (db *DB) Read(ctx context.Context, scan func(pgx.Rows) error, sql string, a
 	}
 	defer release()
 
-	r := &read{t: t, prelude: prelude, sql: sql, args: args, scan: scan}
+	r := &read{t: t, settings: settings, sql: sql, args: args, scan: scan}
 	for attempt := 0; ; attempt++ {
 		retry, err := db.readOnce(ctx, r, attempt == 0)
 		if !retry {
@@ -209,11 +264,11 @@ func (db *DB) Read(ctx context.Context, scan func(pgx.Rows) error, sql string, a
 
 // read is one scoped read: its tenant, scoping settings, query and scanner.
 type read struct {
-	t       *Tenant
-	prelude []string
-	sql     string
-	args    []any
-	scan    func(pgx.Rows) error
+	t        *Tenant
+	settings []setting
+	sql      string
+	args     []any
+	scan     func(pgx.Rows) error
 }
 
 // readOnce runs r on one pooled connection. It reports whether the read
@@ -228,7 +283,8 @@ func (db *DB) readOnce(ctx context.Context, r *read, mayRetry bool) (bool, error
 	defer db.release(ctx, conn, r.t.Schema)
 	c := conn.Conn()
 
-	err = db.prepareScoping(ctx, c, r.prelude)
+	scoping := db.scoping(r.settings)
+	err = db.prepareScoping(ctx, c, scoping)
 	text := r.sql
 	if err == nil {
 		text, err = db.statement(ctx, c, r)
@@ -236,9 +292,8 @@ func (db *DB) readOnce(ctx context.Context, r *read, mayRetry bool) (bool, error
 	if err == nil {
 		b := &pgx.Batch{}
 		if c.PgConn().TxStatus() == 'I' {
-			b.Queue(beginRead)
-			for _, s := range r.prelude {
-				b.Queue(s)
+			for _, q := range scoping {
+				b.Queue(q.SQL, q.Arguments...)
 			}
 		}
 		b.Queue(text, r.args...)
@@ -273,23 +328,48 @@ func (db *DB) readOnce(ctx context.Context, r *read, mayRetry bool) (bool, error
 
 const beginRead = "BEGIN READ ONLY"
 
-// prepareScoping prepares, on their second read on the idle connection c,
-// the statements that open, scope and close a read.
-func (db *DB) prepareScoping(ctx context.Context, c *pgx.Conn, prelude []string) error {
+// scoping returns the statements that open and scope a read with
+// settings. Under the role guard the settings are applied by one SELECT of
+// set_config calls whose text names no tenant. Under the policy guard,
+// meant for Citus, they are SET LOCAL statements, one per setting and
+// tenant, because Citus passes SET LOCAL on to its workers and not
+// set_config (see docs/scale-out.md).
+func (db *DB) scoping(settings []setting) []*pgx.QueuedQuery {
+	if db.cfg.Guard == GuardRole {
+		text, args := setConfig(settings)
+		return []*pgx.QueuedQuery{{SQL: beginRead}, {SQL: text, Arguments: args}}
+	}
+	qs := make([]*pgx.QueuedQuery, 1, 1+len(settings))
+	qs[0] = &pgx.QueuedQuery{SQL: beginRead}
+	for _, st := range settings {
+		qs = append(qs, &pgx.QueuedQuery{SQL: setLocal([]setting{st})})
+	}
+	return qs
+}
+
+// prepareScoping prepares, on the idle connection c, the statements that
+// open, scope and close a read: scoping, then COMMIT. Under the role guard
+// none of them names a tenant, so they are prepared on first use and a
+// connection keeps a handful however many tenants it serves. Under the
+// policy guard each tenant has its own SET LOCAL statements: they are
+// prepared on their second read, like queries, within a budget of
+// scopingPerStatement per query a connection may keep.
+func (db *DB) prepareScoping(ctx context.Context, c *pgx.Conn, scoping []*pgx.QueuedQuery) error {
 	if db.cfg.StatementsPerConn < 0 {
 		return nil
 	}
 	st := stateOf(c)
-	capacity := db.cfg.StatementsPerConn * scopingPerStatement
-	for i := -1; i <= len(prelude); i++ {
-		s := beginRead
-		switch {
-		case i == len(prelude):
-			s = "COMMIT"
-		case i >= 0:
-			s = prelude[i]
+	perTenant := db.cfg.Guard != GuardRole
+	capacity := scopingStatements
+	if perTenant {
+		capacity = db.cfg.StatementsPerConn * scopingPerStatement
+	}
+	for i := 0; i <= len(scoping); i++ {
+		s := "COMMIT"
+		if i < len(scoping) {
+			s = scoping[i].SQL
 		}
-		if st.scoping.use(s) || !st.scoping.secondSight(s, capacity) {
+		if st.scoping.use(s) || perTenant && !st.scoping.secondSight(s, capacity) {
 			continue
 		}
 		if err := st.scoping.prepare(ctx, c, s, capacity); err != nil {
@@ -298,6 +378,16 @@ func (db *DB) prepareScoping(ctx context.Context, c *pgx.Conn, prelude []string)
 	}
 	return nil
 }
+
+const (
+	// scopingStatements bounds the scoping statements a connection keeps
+	// prepared under the role guard: BEGIN, COMMIT and one settings
+	// statement per number of settings in use.
+	scopingStatements = 16
+	// scopingPerStatement is how many scoping statements a connection may
+	// keep prepared under the policy guard for each query it may keep.
+	scopingPerStatement = 4
+)
 
 // statement returns the text to run r's query under on c: the tenant's own
 // prepared statement when there is one, else the plain SQL, run unprepared.
@@ -316,7 +406,7 @@ func (db *DB) statement(ctx context.Context, c *pgx.Conn, r *read) (string, erro
 	if !st.queries.secondSight(text, db.cfg.StatementsPerConn) {
 		return r.sql, nil
 	}
-	if _, err := c.Exec(ctx, beginRead+"; "+strings.Join(r.prelude, "; ")); err != nil {
+	if _, err := c.Exec(ctx, beginRead+"; "+setLocal(r.settings)); err != nil {
 		return text, fmt.Errorf("scope transaction: %w", err)
 	}
 	if err := st.queries.prepare(ctx, c, text, db.cfg.StatementsPerConn); err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -339,4 +340,36 @@ func TestScopeSettings(t *testing.T) {
 		require.ErrorIs(t, err, tenancy.ErrInvalidSetting, name)
 		require.ErrorIs(t, db.InTenant(bad, func(context.Context, pgx.Tx) error { return nil }), tenancy.ErrInvalidSetting)
 	}
+}
+
+// TestReadScope checks what a scoped read runs under, on its first reads
+// (unprepared) and later ones (prepared): the tenant's search path, role
+// under the role guard, tenant setting and application name, read-only,
+// with the context's extra settings; and that the connection comes back
+// unscoped.
+func TestReadScope(t *testing.T) {
+	t.Parallel()
+	forGuards(t, func(t *testing.T, db *tenancy.DB) {
+		one := tenancytest.Reconfigured(t, db, 1, nil)
+		a := tenancytest.NewTenant(t, one)
+		ctx := tenancy.WithSettings(tenancy.WithTenant(context.Background(), a),
+			tenancy.Setting{Name: "app.user_id", Value: "7"})
+		role := one.Config().ServingRole
+		if one.Config().Guard == tenancy.GuardRole {
+			role = one.Config().TenantRole(a.Schema)
+		}
+		want := []string{a.Schema + ", public", role, a.Schema, "tenancy:" + a.Schema, "on", "7"}
+		for i := range 4 {
+			got, err := tenancy.Row(ctx, one, pgx.RowTo[[]string], `SELECT ARRAY[
+				current_setting('search_path'), current_user::text, current_setting('tenancy.tenant'),
+				current_setting('application_name'), current_setting('transaction_read_only'),
+				current_setting('app.user_id')]`)
+			require.NoError(t, err)
+			got[0] = strings.ReplaceAll(got[0], `"`, "") // quoted or not, as it was set
+			require.Equal(t, want, got, "read %d", i)
+			_, err = tenancy.Rows(ctx, one, pgx.RowTo[int], "INSERT INTO items (label) VALUES ('x') RETURNING 1")
+			requirePgCode(t, err, "25006") // read_only_sql_transaction
+		}
+		requireCleanPool(t, one)
+	})
 }

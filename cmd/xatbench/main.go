@@ -269,6 +269,15 @@ func runUpload(ctx context.Context, log *slog.Logger, args []string) error {
 	})
 }
 
+// reportTitles names each benchmark in its report's heading.
+var reportTitles = map[string]string{
+	"tenancy": "Tenancy",
+	"reads":   "Scoped reads",
+	"http":    "HTTP",
+	"report":  "Report",
+	"upload":  "Upload",
+}
+
 // withReport sets up the benchmark's database and report, writes the
 // report's heading with the command that produced it, and runs fn.
 func withReport(ctx context.Context, log *slog.Logger, name string, args []string, out string,
@@ -284,7 +293,7 @@ func withReport(ctx context.Context, log *slog.Logger, name string, args []strin
 	}
 	defer closeOut()
 	fmt.Fprintf(w, "# %s benchmark\n\nCommand: `go run ./cmd/xatbench %s %s`  \nRun: %s, PostgreSQL from %s, fsync on.\n\n",
-		strings.ToUpper(name[:1])+name[1:], name, strings.Join(args, " "), time.Now().UTC().Format(time.RFC3339),
+		reportTitles[name], name, strings.Join(args, " "), time.Now().UTC().Format(time.RFC3339),
 		e.Cluster.BinDir())
 	return fn(w, e, self)
 }
