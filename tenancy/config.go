@@ -79,6 +79,16 @@ type Config struct {
 	// half of the serving pool, at least 1.
 	MaxConnsPerTenant int
 
+	// Lanes splits the serving pool's connections into this many lanes,
+	// each a pool of its own, and runs each tenant's scoped work on one
+	// lane (by tenant id). A backend then caches the catalog entries and
+	// plans of a share of the tenants rather than of all of them, which
+	// over thousands of tenants keeps its caches small and warm. When
+	// every connection of a tenant's lane is in use, its work runs on
+	// another lane that has one to spare. Default: one lane per 4
+	// connections of the serving pool, at least 1; 1 turns lanes off.
+	Lanes int
+
 	// TenantWait is how long a scoped call waits for one of its tenant's
 	// connection slots before failing with ErrTenantBusy. Default 2s.
 	TenantWait time.Duration
@@ -116,6 +126,11 @@ type Config struct {
 
 	// Logger receives lifecycle and warning logs. Default: discarded.
 	Logger *slog.Logger
+
+	// lanePool, set by Connect, is the size the lanes share when it
+	// differs from the serving pool's (which then serves control-plane
+	// work alone).
+	lanePool int32
 }
 
 func (c Config) withDefaults(poolMax int32) Config {
@@ -128,6 +143,10 @@ func (c Config) withDefaults(poolMax int32) Config {
 	if c.MaxConnsPerTenant <= 0 {
 		c.MaxConnsPerTenant = max(1, int(poolMax)/2)
 	}
+	if c.Lanes <= 0 {
+		c.Lanes = max(1, int(poolMax)/4)
+	}
+	c.Lanes = min(c.Lanes, max(1, int(poolMax)))
 	if c.StatementsPerConn == 0 {
 		c.StatementsPerConn = 2000
 	}

@@ -46,6 +46,7 @@ type connState struct {
 	// schemas is the set of tenant schemas the connection has served.
 	// Every one of them left catalog entries in the backend's caches.
 	schemas map[string]struct{}
+	uses    int // tenant scopes served
 }
 
 const connStateKey = "tenancy.conn"

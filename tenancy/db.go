@@ -19,32 +19,47 @@ import (
 // that logs in as the owner of the schemas for provisioning and migrations.
 // A DB is safe for concurrent use.
 type DB struct {
-	serve *pgxpool.Pool
-	admin *pgxpool.Pool
-	cfg   Config
-	slots *slots
-	owned bool
+	serve     *pgxpool.Pool   // control-plane work, and tenant work without lanes
+	lanes     []*pgxpool.Pool // tenant work, by tenant id; [serve] without lanes
+	laneConns int             // each lane's size
+	admin     *pgxpool.Pool
+	cfg       Config
+	slots     *slots
+	owned     bool
 }
 
 // New returns a DB over two pools the caller built: serve must log in as
 // cfg.ServingRole (or as a role allowed to SET ROLE to it, see Connect);
 // admin as the owner that creates roles and schemas. The same pool may be
 // passed twice only in tests. New does not take ownership of the pools.
+//
+// With more than one lane (see Config.Lanes), New opens the lanes as pools
+// of their own with serve's configuration, sharing serve's size between
+// them, and serve is left to control-plane work, which holds few
+// connections; Close closes the lanes.
 func New(cfg Config, serve, admin *pgxpool.Pool) *DB {
-	cfg = cfg.withDefaults(serve.Config().MaxConns)
-	return &DB{
+	total := serve.Config().MaxConns
+	if cfg.lanePool > 0 {
+		total = cfg.lanePool
+	}
+	cfg = cfg.withDefaults(total)
+	db := &DB{
 		serve: serve,
 		admin: admin,
 		cfg:   cfg,
 		slots: newSlots(cfg.MaxConnsPerTenant, cfg.TenantWait),
 	}
+	db.lanes = openLanes(serve, cfg.Lanes, total, cfg.Logger)
+	db.laneConns = int(total) / len(db.lanes)
+	return db
 }
 
 // Config returns the configuration in force, defaults filled in.
 func (db *DB) Config() Config { return db.cfg }
 
-// ServePool returns the serving pool, for health checks and statistics.
-// Queries must go through InTenant, Read or Control instead.
+// ServePool returns the serving pool of control-plane work, for health
+// checks and connection settings. Queries must go through InTenant, Read
+// or Control instead.
 func (db *DB) ServePool() *pgxpool.Pool { return db.serve }
 
 // setting is one transaction-local setting of a tenant scope.
@@ -155,7 +170,7 @@ func (db *DB) InTenant(ctx context.Context, fn func(ctx context.Context, tx pgx.
 	if err != nil {
 		return err
 	}
-	release, err := db.slots.acquire(ctx, t.Schema)
+	release, held, err := db.slots.acquire(ctx, t.Schema)
 	if err != nil {
 		return err
 	}
@@ -168,7 +183,7 @@ func (db *DB) InTenant(ctx context.Context, fn func(ctx context.Context, tx pgx.
 	// The BEGIN and the settings travel as one simple-protocol message.
 	begin := "BEGIN; " + setLocal(settings)
 	for attempt := 0; ; attempt++ {
-		conn, err := db.serve.Acquire(ctx)
+		conn, err := db.acquire(ctx, t, held)
 		if err != nil {
 			return fmt.Errorf("acquire connection: %w", err)
 		}
@@ -232,12 +247,12 @@ func (db *DB) staleRole(ctx context.Context, conn *pgxpool.Conn, t *Tenant, err 
 // it costs two more round trips, once.
 // scan must read the rows it needs and not keep them.
 //
-// TODO: any pooled connection serves any tenant: over a thousand partners
-// every backend warms and keeps every schema's catalog entries and plans,
-// which takes about a minute of load after a restart and keeps reads
-// there dearer than over ten partners (docs/benchmarks.md). Routing each
-// tenant to a subset of the connections would divide both by the number
-// of subsets.
+// TODO: a lane's connections still serve every tenant of the lane: over a
+// thousand partners each backend warms and keeps hundreds of schemas'
+// catalog entries and plans, and reads there stay dearer than over ten
+// partners (docs/benchmarks.md). More lanes divide that further but cap a
+// busy tenant at fewer connections; moving hot tenants between lanes by
+// load is not done.
 func (db *DB) Read(ctx context.Context, scan func(pgx.Rows) error, sql string, args ...any) error {
 	t, err := db.scopedTenant(ctx)
 	if err != nil {
@@ -247,13 +262,13 @@ func (db *DB) Read(ctx context.Context, scan func(pgx.Rows) error, sql string, a
 	if err != nil {
 		return err
 	}
-	release, err := db.slots.acquire(ctx, t.Schema)
+	release, held, err := db.slots.acquire(ctx, t.Schema)
 	if err != nil {
 		return err
 	}
 	defer release()
 
-	r := &read{t: t, settings: settings, sql: sql, args: args, scan: scan}
+	r := &read{t: t, held: held, settings: settings, sql: sql, args: args, scan: scan}
 	for attempt := 0; ; attempt++ {
 		retry, err := db.readOnce(ctx, r, attempt == 0)
 		if !retry {
@@ -265,6 +280,7 @@ func (db *DB) Read(ctx context.Context, scan func(pgx.Rows) error, sql string, a
 // read is one scoped read: its tenant, scoping settings, query and scanner.
 type read struct {
 	t        *Tenant
+	held     int // connections the tenant holds, this read's included
 	settings []setting
 	sql      string
 	args     []any
@@ -276,7 +292,7 @@ type read struct {
 // tenant's role (see staleRole), or on the same one when the prepared
 // statement went stale (see stalePlan) and was dropped.
 func (db *DB) readOnce(ctx context.Context, r *read, mayRetry bool) (bool, error) {
-	conn, err := db.serve.Acquire(ctx)
+	conn, err := db.acquire(ctx, r.t, r.held)
 	if err != nil {
 		return false, fmt.Errorf("acquire connection: %w", err)
 	}
@@ -430,12 +446,19 @@ func (db *DB) rollback(ctx context.Context, c *pgx.Conn) {
 }
 
 // release returns conn to the pool after it served schema, closing it
-// instead once it has served more than Config.SchemasPerConn schemas.
+// instead once it has served more than Config.SchemasPerConn schemas or
+// MaxConnUses scopes.
 func (db *DB) release(ctx context.Context, conn *pgxpool.Conn, schema string) {
 	c := conn.Conn()
-	if !c.IsClosed() && stateOf(c).touch(schema) > db.cfg.SchemasPerConn {
-		db.cfg.Logger.DebugContext(ctx, "Closing a pooled connection that served too many tenant schemas",
-			slog.Int("schemas", db.cfg.SchemasPerConn))
+	if c.IsClosed() {
+		conn.Release()
+		return
+	}
+	st := stateOf(c)
+	st.uses++
+	if st.touch(schema) > db.cfg.SchemasPerConn || st.uses >= MaxConnUses {
+		db.cfg.Logger.DebugContext(ctx, "Retiring a pooled connection",
+			slog.Int("schemas", len(st.schemas)), slog.Int("uses", st.uses))
 		c.Close(context.WithoutCancel(ctx))
 	}
 	conn.Release()

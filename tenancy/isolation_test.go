@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/xatlabs/xat/tenancy"
@@ -181,17 +182,25 @@ func TestReadErrorLeavesConnectionClean(t *testing.T) {
 func requireCleanPool(t *testing.T, db *tenancy.DB) {
 	t.Helper()
 	ctx := context.Background()
-	pool := db.ServePool()
 	conns := make([]interface{ Release() }, 0)
 	defer func() {
 		for _, c := range conns {
 			c.Release()
 		}
 	}()
+	for _, pool := range db.Pools() {
+		checkIdleConns(t, ctx, db, pool, &conns)
+	}
+}
+
+// checkIdleConns acquires every connection of pool, into conns, and
+// checks that none keeps a tenant scope.
+func checkIdleConns(t *testing.T, ctx context.Context, db *tenancy.DB, pool *pgxpool.Pool, conns *[]interface{ Release() }) {
+	t.Helper()
 	for range pool.Stat().TotalConns() {
 		c, err := pool.Acquire(ctx)
 		require.NoError(t, err)
-		conns = append(conns, c)
+		*conns = append(*conns, c)
 		var path, role, setting, app string
 		err = c.QueryRow(ctx, `SELECT current_setting('search_path'), current_user,
 			coalesce(current_setting('tenancy.tenant', true), ''), current_setting('application_name')`).

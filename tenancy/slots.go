@@ -28,8 +28,9 @@ func newSlots(limit int, wait time.Duration) *slots {
 }
 
 // acquire takes one of schema's slots and returns the function that gives it
-// back. It fails with ErrTenantBusy after s.wait, or with ctx's error.
-func (s *slots) acquire(ctx context.Context, schema string) (func(), error) {
+// back, and how many slots the tenant holds with this one. It fails with
+// ErrTenantBusy after s.wait, or with ctx's error.
+func (s *slots) acquire(ctx context.Context, schema string) (func(), int, error) {
 	s.mu.Lock()
 	ts := s.tenants[schema]
 	if ts == nil {
@@ -41,7 +42,7 @@ func (s *slots) acquire(ctx context.Context, schema string) (func(), error) {
 
 	select {
 	case ts.sem <- struct{}{}:
-		return func() { <-ts.sem; s.leave(schema, ts) }, nil
+		return func() { <-ts.sem; s.leave(schema, ts) }, len(ts.sem), nil
 	default:
 	}
 
@@ -49,13 +50,13 @@ func (s *slots) acquire(ctx context.Context, schema string) (func(), error) {
 	defer timer.Stop()
 	select {
 	case ts.sem <- struct{}{}:
-		return func() { <-ts.sem; s.leave(schema, ts) }, nil
+		return func() { <-ts.sem; s.leave(schema, ts) }, len(ts.sem), nil
 	case <-timer.C:
 		s.leave(schema, ts)
-		return nil, ErrTenantBusy
+		return nil, 0, ErrTenantBusy
 	case <-ctx.Done():
 		s.leave(schema, ts)
-		return nil, ctx.Err()
+		return nil, 0, ctx.Err()
 	}
 }
 

@@ -13,26 +13,29 @@ func TestSlots(t *testing.T) {
 	s := newSlots(2, 20*time.Millisecond)
 	ctx := context.Background()
 
-	r1, err := s.acquire(ctx, "a")
+	r1, held, err := s.acquire(ctx, "a")
 	require.NoError(t, err)
-	r2, err := s.acquire(ctx, "a")
+	require.Equal(t, 1, held)
+	r2, held, err := s.acquire(ctx, "a")
 	require.NoError(t, err)
+	require.Equal(t, 2, held)
 
-	_, err = s.acquire(ctx, "a")
+	_, _, err = s.acquire(ctx, "a")
 	require.ErrorIs(t, err, ErrTenantBusy)
 
 	// Another tenant is not affected by a's share being used up.
-	rb, err := s.acquire(ctx, "b")
+	rb, held, err := s.acquire(ctx, "b")
 	require.NoError(t, err)
+	require.Equal(t, 1, held)
 	rb()
 
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
-	_, err = s.acquire(cancelled, "a")
+	_, _, err = s.acquire(cancelled, "a")
 	require.ErrorIs(t, err, context.Canceled)
 
 	r1()
-	r3, err := s.acquire(ctx, "a")
+	r3, _, err := s.acquire(ctx, "a")
 	require.NoError(t, err)
 	r2()
 	r3()

@@ -303,6 +303,7 @@ func TestTenantPoolShare(t *testing.T) {
 	cfg.MaxConnsPerTenant = 1
 	cfg.TenantWait = 100 * time.Millisecond
 	small := tenancy.New(cfg, f.db.ServePool(), adminPool(t, f.db))
+	t.Cleanup(small.Close) // its lanes
 	handler, _ := f.server(t, small, httpapi.Config{RetryAfter: 3 * time.Second})
 
 	entered, release, done := make(chan struct{}), make(chan struct{}), make(chan error)

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -35,20 +36,31 @@ func newMetrics(db *tenancy.DB, res *tenancy.Resolver) *metrics {
 	m.reg.MustRegister(m.requests, m.latency,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 
-	pool := db.ServePool()
+	pools := db.Pools()
+	stat := func(f func(*pgxpool.Stat) float64) func() float64 {
+		return func() float64 {
+			var sum float64
+			for _, p := range pools {
+				sum += f(p.Stat())
+			}
+			return sum
+		}
+	}
 	gauge := func(name, help string, f func() float64) {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
 	}
 	counter := func(name, help string, f func() float64) {
 		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, f))
 	}
-	gauge("xat_db_pool_total_conns", "Connections in the serving pool.", func() float64 { return float64(pool.Stat().TotalConns()) })
-	gauge("xat_db_pool_acquired_conns", "Serving pool connections in use.", func() float64 { return float64(pool.Stat().AcquiredConns()) })
-	gauge("xat_db_pool_idle_conns", "Idle serving pool connections.", func() float64 { return float64(pool.Stat().IdleConns()) })
-	gauge("xat_db_pool_max_conns", "Size limit of the serving pool.", func() float64 { return float64(pool.Stat().MaxConns()) })
-	counter("xat_db_pool_acquire_total", "Connections acquired from the serving pool.", func() float64 { return float64(pool.Stat().AcquireCount()) })
-	counter("xat_db_pool_empty_acquire_total", "Acquisitions that waited for a connection.", func() float64 { return float64(pool.Stat().EmptyAcquireCount()) })
-	counter("xat_db_pool_acquire_seconds_total", "Time spent acquiring connections.", func() float64 { return pool.Stat().AcquireDuration().Seconds() })
+	// Sums over the serving pools: control-plane work and the lanes of
+	// tenant work.
+	gauge("xat_db_pool_total_conns", "Serving connections open.", stat(func(s *pgxpool.Stat) float64 { return float64(s.TotalConns()) }))
+	gauge("xat_db_pool_acquired_conns", "Serving connections in use.", stat(func(s *pgxpool.Stat) float64 { return float64(s.AcquiredConns()) }))
+	gauge("xat_db_pool_idle_conns", "Idle serving connections.", stat(func(s *pgxpool.Stat) float64 { return float64(s.IdleConns()) }))
+	gauge("xat_db_pool_max_conns", "Size limit of the serving pools.", stat(func(s *pgxpool.Stat) float64 { return float64(s.MaxConns()) }))
+	counter("xat_db_pool_acquire_total", "Serving connections acquired.", stat(func(s *pgxpool.Stat) float64 { return float64(s.AcquireCount()) }))
+	counter("xat_db_pool_empty_acquire_total", "Acquisitions that waited for a connection.", stat(func(s *pgxpool.Stat) float64 { return float64(s.EmptyAcquireCount()) }))
+	counter("xat_db_pool_acquire_seconds_total", "Time spent acquiring connections.", stat(func(s *pgxpool.Stat) float64 { return s.AcquireDuration().Seconds() }))
 	if res != nil {
 		counter("xat_tenant_cache_hits_total", "Host resolutions answered from the cache.", func() float64 { return float64(res.Stats().Hits) })
 		counter("xat_tenant_cache_misses_total", "Host resolutions that queried the registry.", func() float64 { return float64(res.Stats().Misses) })

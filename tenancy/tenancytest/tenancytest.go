@@ -90,6 +90,9 @@ func teardown() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for _, o := range env.dbs {
+		if o.db != nil {
+			o.db.Close() // its lanes, if any
+		}
 		if o.serve != nil {
 			o.serve.Close()
 		}
@@ -345,6 +348,7 @@ func Reconfigured(tb testing.TB, db *tenancy.DB, size int32, edit func(*tenancy.
 		tb.Fatalf("Reconfigured: db was not opened by tenancytest")
 	}
 	cfg := db.Config()
+	cfg.Lanes = 0 // by default, as many as suit size
 	if edit != nil {
 		edit(&cfg)
 	}
@@ -353,5 +357,7 @@ func Reconfigured(tb testing.TB, db *tenancy.DB, size int32, edit func(*tenancy.
 		tb.Fatalf("Reconfigured: %v", err)
 	}
 	tb.Cleanup(serve.Close)
-	return tenancy.New(cfg, serve, o.admin)
+	d := tenancy.New(cfg, serve, o.admin)
+	tb.Cleanup(d.Close) // its lanes, if any
+	return d
 }
