@@ -83,10 +83,11 @@ type Config struct {
 	// each a pool of its own, and runs each tenant's scoped work on one
 	// lane (by tenant id). A backend then caches the catalog entries and
 	// plans of a share of the tenants rather than of all of them, which
-	// over thousands of tenants keeps its caches small and warm. When
-	// every connection of a tenant's lane is in use, its work runs on
-	// another lane that has one to spare. Default: one lane per 4
-	// connections of the serving pool, at least 1; 1 turns lanes off.
+	// over thousands of tenants keeps its caches small and warm. A tenant
+	// holding more than half of its lane takes further connections from
+	// lanes more than half idle, never more than half of another lane.
+	// Default: one lane per 4 connections of the serving pool, at least
+	// 1; 1 turns lanes off.
 	Lanes int
 
 	// TenantWait is how long a scoped call waits for one of its tenant's

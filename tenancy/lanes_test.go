@@ -2,7 +2,9 @@ package tenancy_test
 
 import (
 	"context"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
@@ -16,39 +18,62 @@ import (
 // to its lane's connections; control-plane work has a pool of its own.
 func TestLanes(t *testing.T) {
 	t.Parallel()
-	forGuards(t, func(t *testing.T, db *tenancy.DB) {
-		two := tenancytest.Reconfigured(t, db, 4, func(c *tenancy.Config) { c.Lanes = 2 })
-		require.Equal(t, 2, two.Config().Lanes)
-		require.Len(t, two.Pools(), 3)
+	for _, g := range guards {
+		t.Run(g.String(), func(t *testing.T) {
+			t.Parallel()
+			testLanes(t, laneDB(t, "lanes_"+g.String(), g))
+		})
+	}
+}
 
-		a := tenancytest.NewTenant(t, two)
-		b := tenancytest.NewTenant(t, two)
-		for b.ID%2 == a.ID%2 {
-			b = tenancytest.NewTenant(t, two)
+// laneDB opens a database of the test's own, so that the tenants it
+// creates get consecutive ids and fall in alternate lanes of two.
+func laneDB(t *testing.T, name string, g tenancy.Guard) *tenancy.DB {
+	return tenancytest.Open(t, tenancytest.Options{Name: name, Shared: sharedSet, Tenant: tenantSet, Guard: g})
+}
+
+// inLanes creates tenants of db until it has one in each lane of two: a
+// and b.
+func inLanes(t *testing.T, db *tenancy.DB) (a, b *tenancy.Tenant) {
+	t.Helper()
+	a = tenancytest.NewTenant(t, db)
+	for range 20 {
+		if b = tenancytest.NewTenant(t, db); b.ID%2 != a.ID%2 {
+			return a, b
 		}
-		backends := func(tn *tenancy.Tenant) map[int]bool {
-			ctx := tenancy.WithTenant(context.Background(), tn)
-			pids := map[int]bool{}
-			for range 20 {
-				pids[backendPID(t, ctx, two)] = true
-				err := two.InTenant(ctx, func(ctx context.Context, tx pgx.Tx) error {
-					var pid int
-					err := tx.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid)
-					pids[pid] = true
-					return err
-				})
-				require.NoError(t, err)
-			}
-			return pids
+	}
+	t.Fatal("no tenant in the other lane")
+	return nil, nil
+}
+
+func testLanes(t *testing.T, db *tenancy.DB) {
+	two := tenancytest.Reconfigured(t, db, 4, func(c *tenancy.Config) { c.Lanes = 2 })
+	require.Equal(t, 2, two.Config().Lanes)
+	require.Len(t, two.Pools(), 3)
+
+	a, b := inLanes(t, two)
+	backends := func(tn *tenancy.Tenant) map[int]bool {
+		ctx := tenancy.WithTenant(context.Background(), tn)
+		pids := map[int]bool{}
+		for range 20 {
+			pids[backendPID(t, ctx, two)] = true
+			err := two.InTenant(ctx, func(ctx context.Context, tx pgx.Tx) error {
+				var pid int
+				err := tx.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid)
+				pids[pid] = true
+				return err
+			})
+			require.NoError(t, err)
 		}
-		pa, pb := backends(a), backends(b)
-		require.LessOrEqual(t, len(pa), 2, "a lane has two connections")
-		require.LessOrEqual(t, len(pb), 2)
-		for pid := range pa {
-			require.False(t, pb[pid], "backend %d served both lanes", pid)
-		}
-		requireCleanPool(t, two)
-	})
+		return pids
+	}
+	pa, pb := backends(a), backends(b)
+	require.LessOrEqual(t, len(pa), 2, "a lane has two connections")
+	require.LessOrEqual(t, len(pb), 2)
+	for pid := range pa {
+		require.False(t, pb[pid], "backend %d served both lanes", pid)
+	}
+	requireCleanPool(t, two)
 }
 
 func TestLanesDefault(t *testing.T) {
@@ -72,4 +97,55 @@ func TestLanesDefault(t *testing.T) {
 		}
 		require.Equal(t, c.size, sum, "the lanes share the pool's size")
 	}
+}
+
+// TestLaneSpill: a tenant holding more than half of its lane takes its
+// next connection from an idle lane, and its lane-mates and the other
+// lane's tenants are still served.
+func TestLaneSpill(t *testing.T) {
+	t.Parallel()
+	db := laneDB(t, "lanes_spill", tenancy.GuardRole)
+	two := tenancytest.Reconfigured(t, db, 4, func(c *tenancy.Config) { c.Lanes, c.MaxConnsPerTenant = 2, 4 })
+	a, other := inLanes(t, two)
+	mate, m2 := inLanes(t, two) // one of them is in a's lane
+	if m2.ID%2 == a.ID%2 {
+		mate = m2
+	}
+	require.Equal(t, a.ID%2, mate.ID%2)
+
+	actx := tenancy.WithTenant(context.Background(), a)
+	stop := make(chan struct{})
+	release := sync.OnceFunc(func() { close(stop) })
+	defer release()
+	entered, done := make(chan struct{}), make(chan error, 2)
+	hold := func() {
+		done <- two.InTenant(actx, func(ctx context.Context, tx pgx.Tx) error {
+			entered <- struct{}{}
+			<-stop
+			return nil
+		})
+	}
+	go hold()
+	<-entered
+	go hold()
+	<-entered
+
+	// Lanes of two: a's second connection is more than half of its lane,
+	// so it came from the other lane, idle until then.
+	var acquired []int32
+	for _, p := range two.Pools()[1:] {
+		acquired = append(acquired, p.Stat().AcquiredConns())
+	}
+	require.Equal(t, []int32{1, 1}, acquired)
+
+	for _, tn := range []*tenancy.Tenant{mate, other} {
+		ctx, cancel := context.WithTimeout(tenancy.WithTenant(context.Background(), tn), 5*time.Second)
+		n, err := tenancy.Row(ctx, two, pgx.RowTo[int], "SELECT 1")
+		cancel()
+		require.NoError(t, err)
+		require.Equal(t, 1, n)
+	}
+	release()
+	require.NoError(t, <-done)
+	require.NoError(t, <-done)
 }

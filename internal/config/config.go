@@ -10,6 +10,7 @@
 //	XAT_GUARD                 --guard                     role or policy (default role)
 //	XAT_POOL_SIZE             --pool-size                 serving pool size (default 16)
 //	XAT_MAX_CONNS_PER_TENANT  --max-conns-per-tenant      per-tenant share (default pool/2)
+//	XAT_POOL_LANES            --pool-lanes                lanes the pool is split into, by tenant (default pool/4, 1 for none)
 //	XAT_PREPARED_STATEMENTS   --prepared-statements       tenant statements kept prepared per connection, 0 for none (default 2000)
 //	XAT_LOG_LEVEL             --log-level                 debug, info, warn or error (default info)
 //	XAT_LOG_FORMAT            --log-format                text or json (default text)
@@ -83,6 +84,11 @@ type Config struct {
 	// Default PoolSize/2, at least 1.
 	MaxConnsPerTenant int
 
+	// PoolLanes splits the serving pool into lanes, each tenant's work
+	// running on its own lane (see tenancy.Config.Lanes). Default
+	// PoolSize/4, at least 1; 1 turns lanes off.
+	PoolLanes int
+
 	// PreparedStatements caps the tenant statements kept prepared on each
 	// serving connection; 0 turns preparation off (for a connection pooler
 	// in transaction mode that cannot carry prepared statements). Default
@@ -135,6 +141,7 @@ func (c Config) Tenancy() tenancy.Config {
 		ServingRole:       c.ServingRole(),
 		Guard:             c.Guard,
 		MaxConnsPerTenant: c.MaxConnsPerTenant,
+		Lanes:             c.PoolLanes,
 		StatementsPerConn: statementsPerConn(c.PreparedStatements),
 		AppName:           "xat",
 	}
@@ -186,6 +193,8 @@ var (
 		"maximum connections of the serving pool"}
 	maxConnsPerTenant = setting{"XAT_MAX_CONNS_PER_TENANT", "max-conns-per-tenant", "int", "",
 		"maximum pooled connections one tenant may hold (default: half the pool)"}
+	poolLanes = setting{"XAT_POOL_LANES", "pool-lanes", "int", "",
+		"lanes the serving pool is split into, each tenant's work running on one (default: one per 4 connections; 1 for none)"}
 	preparedStatements = setting{"XAT_PREPARED_STATEMENTS", "prepared-statements", "int", "2000",
 		"tenant statements kept prepared on each serving connection; 0 turns preparation off (PgBouncer in transaction mode before 1.21)"}
 	logLevel = setting{"XAT_LOG_LEVEL", "log-level", "level", "info",
@@ -209,7 +218,7 @@ var (
 
 	settings = []setting{
 		databaseURL, servingURL, dataDir, schemaPrefix, rolePrefix,
-		guard, poolSize, maxConnsPerTenant, preparedStatements, logLevel, logFormat,
+		guard, poolSize, maxConnsPerTenant, poolLanes, preparedStatements, logLevel, logFormat,
 		addr, publicHosts, trustedProxies, pathPrefix, secureCookies,
 		storageURL, cacheURL,
 	}
@@ -262,6 +271,7 @@ func Load(lookupEnv func(string) (string, bool), fs *pflag.FlagSet) (Config, err
 
 	c.PoolSize = r.int(poolSize, 1, 1000, 16)
 	c.MaxConnsPerTenant = r.int(maxConnsPerTenant, 1, max(1, c.PoolSize), max(1, c.PoolSize/2))
+	c.PoolLanes = r.int(poolLanes, 1, c.PoolSize, max(1, c.PoolSize/4))
 	c.PreparedStatements = r.int(preparedStatements, 0, 1_000_000, 2000)
 
 	c.LogLevel, err = parseLevel(r.value(logLevel))

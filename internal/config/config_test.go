@@ -33,6 +33,7 @@ func TestLoadDefaults(t *testing.T) {
 		Guard:              tenancy.GuardRole,
 		PoolSize:           16,
 		MaxConnsPerTenant:  8,
+		PoolLanes:          4,
 		PreparedStatements: 2000,
 		LogLevel:           slog.LevelInfo,
 		LogFormat:          "text",
@@ -152,6 +153,7 @@ func TestLoad(t *testing.T) {
 				"XAT_GUARD":                "policy",
 				"XAT_POOL_SIZE":            "40",
 				"XAT_MAX_CONNS_PER_TENANT": "4",
+				"XAT_POOL_LANES":           "2",
 				"XAT_PREPARED_STATEMENTS":  "0",
 				"XAT_LOG_LEVEL":            "DEBUG",
 				"XAT_LOG_FORMAT":           "json",
@@ -163,6 +165,8 @@ func TestLoad(t *testing.T) {
 				require.Equal(t, tenancy.GuardPolicy, c.Guard)
 				require.Equal(t, 40, c.PoolSize)
 				require.Equal(t, 4, c.MaxConnsPerTenant)
+				require.Equal(t, 2, c.PoolLanes)
+				require.Equal(t, 2, c.Tenancy().Lanes)
 				require.Equal(t, 0, c.PreparedStatements)
 				require.Negative(t, c.Tenancy().StatementsPerConn, "0 turns preparation off")
 				require.Equal(t, slog.LevelDebug, c.LogLevel)
@@ -201,6 +205,7 @@ func TestLoad(t *testing.T) {
 			env:  map[string]string{"XAT_POOL_SIZE": "1"},
 			check: func(t *testing.T, c Config) {
 				require.Equal(t, 1, c.MaxConnsPerTenant)
+				require.Equal(t, 1, c.PoolLanes)
 			},
 		},
 		{
@@ -245,6 +250,8 @@ func TestLoadRejects(t *testing.T) {
 			`XAT_POOL_SIZE (--pool-size): invalid value "0": want a whole number from 1 to 1000`},
 		{"tenant share above pool", map[string]string{"XAT_POOL_SIZE": "4", "XAT_MAX_CONNS_PER_TENANT": "5"}, nil,
 			`XAT_MAX_CONNS_PER_TENANT (--max-conns-per-tenant): invalid value "5": want a whole number from 1 to 4`},
+		{"more lanes than connections", map[string]string{"XAT_POOL_SIZE": "4", "XAT_POOL_LANES": "5"}, nil,
+			`XAT_POOL_LANES (--pool-lanes): invalid value "5": want a whole number from 1 to 4`},
 		{"log level", map[string]string{"XAT_LOG_LEVEL": "verbose"}, nil,
 			`XAT_LOG_LEVEL (--log-level): invalid value "verbose": want debug, info, warn or error`},
 		{"log format", nil, []string{"--log-format=yaml"},
