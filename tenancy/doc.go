@@ -48,6 +48,15 @@
 //	go res.Listen(ctx, listenURL)
 //	handler := res.Middleware(tenancy.MiddlewareOptions{})(api)
 //
+// # Connections
+//
+// A read's query is prepared per tenant schema on each connection, from its
+// second read there, and its scope is applied by one statement whose text
+// names no tenant (see DB.Read and Config.StatementsPerConn). The serving
+// pool's size is split into lanes, pools of their own, and each tenant's
+// work runs on one lane, so that a backend warms the catalogs and plans of
+// a share of the tenants only (see Config.Lanes).
+//
 // # Guards
 //
 // GuardRole (the default) runs tenant work under SET LOCAL ROLE to the
