@@ -242,17 +242,18 @@ func (db *DB) staleRole(ctx context.Context, conn *pgxpool.Conn, t *Tenant, err 
 // Read runs one query scoped to the tenant carried by ctx, in a read-only
 // transaction, and hands its rows to scan. BEGIN READ ONLY, the scoping
 // settings (see DB.scoping), the query and COMMIT travel in one pipeline,
-// so the whole read costs one network round trip. From its second read in a schema on a connection, the query
-// runs as a statement prepared for that schema (see conns.go); preparing
-// it costs two more round trips, once.
+// so the whole read costs one network round trip. From its second read in
+// a schema on a connection, the query runs as a statement prepared for
+// that schema (see conns.go); preparing it costs two more round trips,
+// once.
 // scan must read the rows it needs and not keep them.
 //
 // TODO: a lane's connections still serve every tenant of the lane: over a
 // thousand partners each backend warms and keeps hundreds of schemas'
 // catalog entries and plans, and reads there stay dearer than over ten
 // partners (docs/benchmarks.md). More lanes divide that further but cap a
-// busy tenant at fewer connections; moving hot tenants between lanes by
-// load is not done.
+// busy tenant at fewer connections. Tenants are placed by id, never moved
+// by load, so two busy tenants may share a lane.
 func (db *DB) Read(ctx context.Context, scan func(pgx.Rows) error, sql string, args ...any) error {
 	t, err := db.scopedTenant(ctx)
 	if err != nil {
