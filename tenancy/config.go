@@ -85,7 +85,8 @@ type Config struct {
 	// plans of a share of the tenants rather than of all of them, which
 	// over thousands of tenants keeps its caches small and warm. A tenant
 	// holding more than half of its lane takes further connections from
-	// lanes more than half idle, never more than half of another lane.
+	// lanes more than half idle; tenants of other lanes together never hold
+	// more than half of a lane.
 	// Default: one lane per 4 connections of the serving pool, at least
 	// 1; 1 turns lanes off.
 	Lanes int

@@ -47,6 +47,10 @@ type connState struct {
 	// Every one of them left catalog entries in the backend's caches.
 	schemas map[string]struct{}
 	uses    int // tenant scopes served
+
+	// borrowed is the lane the connection belongs to while a tenant of
+	// another lane holds it (see DB.acquire), else -1.
+	borrowed int
 }
 
 const connStateKey = "tenancy.conn"
@@ -56,7 +60,7 @@ func stateOf(c *pgx.Conn) *connState {
 	if st, ok := data[connStateKey].(*connState); ok {
 		return st
 	}
-	st := &connState{schemas: map[string]struct{}{}}
+	st := &connState{schemas: map[string]struct{}{}, borrowed: -1}
 	data[connStateKey] = st
 	return st
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -22,6 +23,7 @@ type DB struct {
 	serve     *pgxpool.Pool   // control-plane work, and tenant work without lanes
 	lanes     []*pgxpool.Pool // tenant work, by tenant id; [serve] without lanes
 	laneConns int             // each lane's size
+	borrowed  []atomic.Int32  // by lane, its connections held by other lanes' tenants
 	admin     *pgxpool.Pool
 	cfg       Config
 	slots     *slots
@@ -51,6 +53,7 @@ func New(cfg Config, serve, admin *pgxpool.Pool) *DB {
 	}
 	db.lanes = openLanes(serve, cfg.Lanes, total, cfg.Logger)
 	db.laneConns = int(total) / len(db.lanes)
+	db.borrowed = make([]atomic.Int32, len(db.lanes))
 	return db
 }
 
@@ -66,19 +69,19 @@ func (db *DB) ServePool() *pgxpool.Pool { return db.serve }
 type setting struct{ name, value string }
 
 // scope returns the transaction-local settings that scope a transaction to
-// t: search path, guard, tenant and application name, then the extra
-// settings carried by ctx, checked by name.
-func (db *DB) scope(ctx context.Context, t *Tenant) ([]setting, error) {
+// t: search path, tenant and guard, then own, then the extra settings
+// carried by ctx, checked by name.
+func (db *DB) scope(ctx context.Context, t *Tenant, own ...setting) ([]setting, error) {
 	extra := settingsFrom(ctx)
-	s := make([]setting, 0, 4+len(extra))
+	s := make([]setting, 0, 3+len(own)+len(extra))
 	s = append(s,
 		setting{"search_path", quoteIdent(t.Schema) + ", public"},
 		setting{TenantSetting, t.Schema},
-		setting{"application_name", db.cfg.AppName + ":" + t.Schema},
 	)
 	if db.cfg.Guard == GuardRole {
 		s = append(s, setting{"role", db.cfg.TenantRole(t.Schema)})
 	}
+	s = append(s, own...)
 	for _, st := range extra {
 		if !validSettingName(st.Name) {
 			return nil, fmt.Errorf("scope setting %q: %w", st.Name, ErrInvalidSetting)
@@ -160,8 +163,8 @@ func (db *DB) scopedTenant(ctx context.Context) (*Tenant, error) {
 
 // InTenant runs fn in a transaction scoped to the tenant carried by ctx: the
 // search path is the tenant's schema then public, the guard is in force and
-// application_name names the tenant, all as transaction-local settings, so
-// the connection returns to the pool clean. The transaction commits when fn
+// application_name names the tenant (in pg_stat_activity), all as
+// transaction-local settings, so the connection returns to the pool clean. The transaction commits when fn
 // returns nil and rolls back otherwise. Without a tenant in ctx it returns
 // ErrNoTenant; when the tenant already holds its share of the pool for
 // longer than Config.TenantWait it returns ErrTenantBusy.
@@ -176,7 +179,7 @@ func (db *DB) InTenant(ctx context.Context, fn func(ctx context.Context, tx pgx.
 	}
 	defer release()
 
-	settings, err := db.scope(ctx, t)
+	settings, err := db.scope(ctx, t, setting{"application_name", db.cfg.AppName + ":" + t.Schema})
 	if err != nil {
 		return err
 	}
@@ -239,13 +242,14 @@ func (db *DB) staleRole(ctx context.Context, conn *pgxpool.Conn, t *Tenant, err 
 	return true
 }
 
-// Read runs one query scoped to the tenant carried by ctx, in a read-only
-// transaction, and hands its rows to scan. BEGIN READ ONLY, the scoping
-// settings (see DB.scoping), the query and COMMIT travel in one pipeline,
-// so the whole read costs one network round trip. From its second read in
-// a schema on a connection, the query runs as a statement prepared for
-// that schema (see conns.go); preparing it costs two more round trips,
-// once.
+// Read runs one query scoped to the tenant carried by ctx, read-only, and
+// hands its rows to scan. The scoping settings (see DB.scoping) and the
+// query travel in one pipeline, so the whole read costs one network round
+// trip. From its second read in a schema on a connection, the query runs as
+// a statement prepared for that schema (see conns.go); preparing it costs
+// two more round trips, once. Either way its text starts with a comment
+// naming the tenant's schema, which is how pg_stat_activity shows the
+// tenant of a read (transactions of InTenant set application_name too).
 // scan must read the rows it needs and not keep them.
 //
 // TODO: a lane's connections still serve every tenant of the lane: over a
@@ -259,7 +263,12 @@ func (db *DB) Read(ctx context.Context, scan func(pgx.Rows) error, sql string, a
 	if err != nil {
 		return err
 	}
-	settings, err := db.scope(ctx, t)
+	var own []setting
+	if db.cfg.Guard == GuardRole {
+		// No BEGIN READ ONLY opens the read (see DB.scoping).
+		own = []setting{{"transaction_read_only", "on"}}
+	}
+	settings, err := db.scope(ctx, t, own...)
 	if err != nil {
 		return err
 	}
@@ -300,22 +309,27 @@ func (db *DB) readOnce(ctx context.Context, r *read, mayRetry bool) (bool, error
 	defer db.release(ctx, conn, r.t.Schema)
 	c := conn.Conn()
 
-	scoping := db.scoping(r.settings)
+	scoping, explicit := db.scoping(r.settings)
 	err = db.prepareScoping(ctx, c, scoping)
-	text := r.sql
+	text, prepared := preparedText(r.t.Schema, r.sql), false
 	if err == nil {
-		text, err = db.statement(ctx, c, r)
+		prepared, err = db.statement(ctx, c, r, text)
 	}
 	if err == nil {
 		b := &pgx.Batch{}
-		if c.PgConn().TxStatus() == 'I' {
+		// statement may have opened the transaction, to prepare in it.
+		open := c.PgConn().TxStatus() != 'I'
+		if !open {
 			for _, q := range scoping {
 				b.Queue(q.SQL, q.Arguments...)
 			}
 		}
+		query := b.Len()
 		b.Queue(text, r.args...)
-		b.Queue("COMMIT")
-		err = runRead(ctx, c, b, r.scan)
+		if open || explicit {
+			b.Queue("COMMIT")
+		}
+		err = runRead(ctx, c, b, query, r.scan)
 	}
 	if err == nil {
 		return false, nil
@@ -324,7 +338,7 @@ func (db *DB) readOnce(ctx context.Context, r *read, mayRetry bool) (bool, error
 	switch {
 	case mayRetry && db.staleRole(ctx, conn, r.t, err):
 		return true, err
-	case mayRetry && text != r.sql && stalePlan(err) && !c.IsClosed():
+	case mayRetry && prepared && stalePlan(err) && !c.IsClosed():
 		db.cfg.Logger.InfoContext(ctx, "Prepared tenant statement went stale; preparing it again",
 			slog.Int64("tenant_id", r.t.ID), slog.String("schema", r.t.Schema), slog.String("error", err.Error()))
 		if ferr := stateOf(c).queries.forget(ctx, c, text, db.cfg.StatementsPerConn); ferr != nil {
@@ -345,23 +359,31 @@ func (db *DB) readOnce(ctx context.Context, r *read, mayRetry bool) (bool, error
 
 const beginRead = "BEGIN READ ONLY"
 
-// scoping returns the statements that open and scope a read with
-// settings. Under the role guard the settings are applied by one SELECT of
-// set_config calls whose text names no tenant. Under the policy guard,
-// meant for Citus, they are SET LOCAL statements, one per setting and
-// tenant, because Citus passes SET LOCAL on to its workers and not
-// set_config (see docs/scale-out.md).
-func (db *DB) scoping(settings []setting) []*pgx.QueuedQuery {
+// scoping returns the statements that scope a read with settings, and
+// whether they open a transaction block that a COMMIT must close.
+//
+// Under the role guard one SELECT of set_config calls, whose text names no
+// tenant, applies the settings, transaction_read_only among them, and no
+// BEGIN is sent: the statements of one pipeline up to its Sync run in one
+// implicit transaction, which ends, settings and all, at the Sync, or at
+// the first error, when the rest of the pipeline is skipped. That saves
+// PostgreSQL two statements per read.
+//
+// Under the policy guard, meant for Citus, the read is a transaction block
+// of SET LOCAL statements, one per setting and tenant, because Citus
+// passes SET LOCAL on to its workers and not set_config (see
+// docs/scale-out.md).
+func (db *DB) scoping(settings []setting) (qs []*pgx.QueuedQuery, explicit bool) {
 	if db.cfg.Guard == GuardRole {
 		text, args := setConfig(settings)
-		return []*pgx.QueuedQuery{{SQL: beginRead}, {SQL: text, Arguments: args}}
+		return []*pgx.QueuedQuery{{SQL: text, Arguments: args}}, false
 	}
-	qs := make([]*pgx.QueuedQuery, 1, 1+len(settings))
+	qs = make([]*pgx.QueuedQuery, 1, 1+len(settings))
 	qs[0] = &pgx.QueuedQuery{SQL: beginRead}
 	for _, st := range settings {
 		qs = append(qs, &pgx.QueuedQuery{SQL: setLocal([]setting{st})})
 	}
-	return qs
+	return qs, true
 }
 
 // prepareScoping prepares, on the idle connection c, the statements that
@@ -398,38 +420,36 @@ func (db *DB) prepareScoping(ctx context.Context, c *pgx.Conn, scoping []*pgx.Qu
 
 const (
 	// scopingStatements bounds the scoping statements a connection keeps
-	// prepared under the role guard: BEGIN, COMMIT and one settings
-	// statement per number of settings in use.
+	// prepared under the role guard: COMMIT and one settings statement per
+	// number of settings in use.
 	scopingStatements = 16
 	// scopingPerStatement is how many scoping statements a connection may
 	// keep prepared under the policy guard for each query it may keep.
 	scopingPerStatement = 4
 )
 
-// statement returns the text to run r's query under on c: the tenant's own
-// prepared statement when there is one, else the plain SQL, run unprepared.
-// On a statement's second read on c, statement opens the scoped
-// transaction and prepares it there, leaving the transaction open for the
-// query.
-func (db *DB) statement(ctx context.Context, c *pgx.Conn, r *read) (string, error) {
+// statement reports whether r's query runs on c as the tenant's own
+// prepared statement, text; if not, text runs unprepared. On a statement's
+// second read on c, statement opens the scoped transaction and prepares it
+// there, leaving the transaction open for the query.
+func (db *DB) statement(ctx context.Context, c *pgx.Conn, r *read, text string) (bool, error) {
 	if db.cfg.StatementsPerConn < 0 {
-		return r.sql, nil
+		return false, nil
 	}
-	text := preparedText(r.t.Schema, r.sql)
 	st := stateOf(c)
 	if st.queries.use(text) {
-		return text, nil
+		return true, nil
 	}
 	if !st.queries.secondSight(text, db.cfg.StatementsPerConn) {
-		return r.sql, nil
+		return false, nil
 	}
 	if _, err := c.Exec(ctx, beginRead+"; "+setLocal(r.settings)); err != nil {
-		return text, fmt.Errorf("scope transaction: %w", err)
+		return true, fmt.Errorf("scope transaction: %w", err)
 	}
 	if err := st.queries.prepare(ctx, c, text, db.cfg.StatementsPerConn); err != nil {
-		return text, err
+		return true, err
 	}
-	return text, nil
+	return true, nil
 }
 
 // rollback ends a transaction a failed read left open; a failed statement
@@ -451,11 +471,12 @@ func (db *DB) rollback(ctx context.Context, c *pgx.Conn) {
 // MaxConnUses scopes.
 func (db *DB) release(ctx context.Context, conn *pgxpool.Conn, schema string) {
 	c := conn.Conn()
+	st := stateOf(c)
+	db.giveBack(st)
 	if c.IsClosed() {
 		conn.Release()
 		return
 	}
-	st := stateOf(c)
 	st.uses++
 	if st.touch(schema) > db.cfg.SchemasPerConn || st.uses >= MaxConnUses {
 		db.cfg.Logger.DebugContext(ctx, "Retiring a pooled connection",
@@ -465,11 +486,11 @@ func (db *DB) release(ctx context.Context, conn *pgxpool.Conn, schema string) {
 	conn.Release()
 }
 
-// runRead sends b, whose second to last statement is the query and last
-// COMMIT, and hands the query's rows to scan.
-func runRead(ctx context.Context, c *pgx.Conn, b *pgx.Batch, scan func(pgx.Rows) error) error {
+// runRead sends b, whose statement at index query is the query, and hands
+// the query's rows to scan.
+func runRead(ctx context.Context, c *pgx.Conn, b *pgx.Batch, query int, scan func(pgx.Rows) error) error {
 	br := c.SendBatch(ctx, b)
-	for i := 0; i < len(b.QueuedQueries)-2; i++ {
+	for range query {
 		if _, err := br.Exec(); err != nil {
 			br.Close()
 			return fmt.Errorf("scope transaction: %w", err)
@@ -489,9 +510,11 @@ func runRead(ctx context.Context, c *pgx.Conn, b *pgx.Batch, scan func(pgx.Rows)
 		br.Close()
 		return err
 	}
-	if _, err := br.Exec(); err != nil {
-		br.Close()
-		return fmt.Errorf("commit: %w", err)
+	for range b.Len() - query - 1 {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return fmt.Errorf("commit: %w", err)
+		}
 	}
 	return br.Close()
 }

@@ -13,9 +13,10 @@
 //
 // Tenant work runs in a transaction whose transaction-local settings name
 // the tenant: the search path (the tenant's schema, then public), the
-// tenant setting read by row-level security policies, an application_name
-// that shows the tenant in pg_stat_activity, and, under GuardRole, the
-// tenant's role. Nothing is set at session level, so a connection goes back
+// tenant setting read by row-level security policies and, under GuardRole,
+// the tenant's role. pg_stat_activity shows the tenant: transactions set
+// application_name, reads start their statement text with a comment naming
+// the tenant's schema. Nothing is set at session level, so a connection goes back
 // to the pool exactly as it came, and the scheme works behind PgBouncer in
 // transaction mode. The tenant always comes from the context; a call without
 // one fails with ErrNoTenant and never falls back to public.
@@ -26,7 +27,7 @@
 //		return err
 //	})
 //
-//	// One round trip: BEGIN, the settings, the query and COMMIT are pipelined.
+//	// One round trip: the settings and the query are pipelined.
 //	names, err := tenancy.Rows(ctx, db, pgx.RowTo[string], "SELECT machine_name FROM collectors")
 //
 // Shared tables are reached through Control, a separately named path that

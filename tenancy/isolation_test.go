@@ -201,11 +201,13 @@ func checkIdleConns(t *testing.T, ctx context.Context, db *tenancy.DB, pool *pgx
 		c, err := pool.Acquire(ctx)
 		require.NoError(t, err)
 		*conns = append(*conns, c)
-		var path, role, setting, app string
+		var path, role, setting, app, readOnly string
 		err = c.QueryRow(ctx, `SELECT current_setting('search_path'), current_user,
-			coalesce(current_setting('tenancy.tenant', true), ''), current_setting('application_name')`).
-			Scan(&path, &role, &setting, &app)
+			coalesce(current_setting('tenancy.tenant', true), ''), current_setting('application_name'),
+			current_setting('transaction_read_only')`).
+			Scan(&path, &role, &setting, &app, &readOnly)
 		require.NoError(t, err)
+		require.Equal(t, "off", readOnly)
 		require.Equal(t, `"$user", public`, path)
 		require.Equal(t, db.Config().ServingRole, role)
 		require.Empty(t, setting)
@@ -353,9 +355,9 @@ func TestScopeSettings(t *testing.T) {
 
 // TestReadScope checks what a scoped read runs under, on its first reads
 // (unprepared) and later ones (prepared): the tenant's search path, role
-// under the role guard, tenant setting and application name, read-only,
-// with the context's extra settings; and that the connection comes back
-// unscoped.
+// under the role guard, tenant setting, read-only, with the context's extra
+// settings, and a statement text (as pg_stat_activity shows it) that names
+// the tenant; and that the connection comes back unscoped.
 func TestReadScope(t *testing.T) {
 	t.Parallel()
 	forGuards(t, func(t *testing.T, db *tenancy.DB) {
@@ -367,14 +369,16 @@ func TestReadScope(t *testing.T) {
 		if one.Config().Guard == tenancy.GuardRole {
 			role = one.Config().TenantRole(a.Schema)
 		}
-		want := []string{a.Schema + ", public", role, a.Schema, "tenancy:" + a.Schema, "on", "7"}
+		comment := "/* tenant " + a.Schema + " */"
+		want := []string{a.Schema + ", public", role, a.Schema, comment, "on", "7"}
 		for i := range 4 {
 			got, err := tenancy.Row(ctx, one, pgx.RowTo[[]string], `SELECT ARRAY[
 				current_setting('search_path'), current_user::text, current_setting('tenancy.tenant'),
-				current_setting('application_name'), current_setting('transaction_read_only'),
-				current_setting('app.user_id')]`)
+				current_query(), -- what pg_stat_activity shows
+				current_setting('transaction_read_only'), current_setting('app.user_id')]`)
 			require.NoError(t, err)
 			got[0] = strings.ReplaceAll(got[0], `"`, "") // quoted or not, as it was set
+			got[3] = got[3][:min(len(got[3]), len(comment))]
 			require.Equal(t, want, got, "read %d", i)
 			_, err = tenancy.Rows(ctx, one, pgx.RowTo[int], "INSERT INTO items (label) VALUES ('x') RETURNING 1")
 			requirePgCode(t, err, "25006") // read_only_sql_transaction

@@ -36,30 +36,63 @@ func openLanes(serve *pgxpool.Pool, n int, total int32, log *slog.Logger) []*pgx
 // acquire returns a connection for t's scoped work, held being how many
 // connections t holds with this one. It comes from t's lane while t holds
 // at most half a lane's connections; beyond that, from the other lane with
-// the most to spare, if more than half of it is spare, else from t's lane,
-// where t queues with its lane-mates in turn. A busy tenant thus takes no
-// more than half of another lane, and spreads before it crowds its own.
-// Tenants otherwise wait for their own lane rather than take another's:
-// in the HTTP benchmark, spilling over whenever a lane was busy cost a
-// tenth of the rate over a thousand partners, as backends then served
-// every partner again. A tenant's share of the whole pool is bounded by
-// Config.MaxConnsPerTenant.
+// the most to spare, if more than half of it is spare and tenants of other
+// lanes hold less than half of it, else from t's lane, where t queues with
+// its lane-mates in turn. A busy tenant thus spreads before it crowds its
+// own lane, and a lane's own tenants always keep at least half of it,
+// however many tenants spill into it at once. Tenants otherwise wait for
+// their own lane rather than take another's: in the HTTP benchmark,
+// spilling over whenever a lane was busy cost a tenth of the rate over a
+// thousand partners, as backends then served every partner again. A
+// tenant's share of the whole pool is bounded by Config.MaxConnsPerTenant.
 func (db *DB) acquire(ctx context.Context, t *Tenant, held int) (*pgxpool.Conn, error) {
 	if len(db.lanes) == 1 {
 		return db.lanes[0].Acquire(ctx)
 	}
 	i := int(uint64(t.ID) % uint64(len(db.lanes)))
 	if 2*held > db.laneConns {
-		best, most := db.lanes[i], 0
+		best, most := -1, 0
 		for k := 1; k < len(db.lanes); k++ {
-			p := db.lanes[(i+k)%len(db.lanes)]
-			if n := spare(p); 2*n > db.laneConns && n > most {
-				best, most = p, n
+			j := (i + k) % len(db.lanes)
+			if n := spare(db.lanes[j]); 2*n > db.laneConns && n > most {
+				best, most = j, n
 			}
 		}
-		return best.Acquire(ctx)
+		if best >= 0 && db.borrow(best) {
+			conn, err := db.lanes[best].Acquire(ctx)
+			if err != nil {
+				db.borrowed[best].Add(-1)
+				return nil, err
+			}
+			stateOf(conn.Conn()).borrowed = best
+			return conn, nil
+		}
 	}
 	return db.lanes[i].Acquire(ctx)
+}
+
+// borrow counts one more connection of lane held by a tenant of another
+// lane, unless that would make it half of the lane or more.
+func (db *DB) borrow(lane int) bool {
+	n := &db.borrowed[lane]
+	for {
+		b := n.Load()
+		if 2*int(b+1) > db.laneConns {
+			return false
+		}
+		if n.CompareAndSwap(b, b+1) {
+			return true
+		}
+	}
+}
+
+// giveBack ends the borrowing of a connection, if it was borrowed from
+// another lane.
+func (db *DB) giveBack(st *connState) {
+	if st.borrowed >= 0 {
+		db.borrowed[st.borrowed].Add(-1)
+		st.borrowed = -1
+	}
 }
 
 // spare returns how many more connections p can hand out at once: idle

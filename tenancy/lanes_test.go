@@ -149,3 +149,76 @@ func TestLaneSpill(t *testing.T) {
 	require.NoError(t, <-done)
 	require.NoError(t, <-done)
 }
+
+// TestLaneBorrowBound: a tenant that wants every connection at once,
+// concurrently, gets its own lane and at most half of each other lane, so
+// tenants of every other lane are still served.
+func TestLaneBorrowBound(t *testing.T) {
+	t.Parallel()
+	db := laneDB(t, "lanes_bound", tenancy.GuardRole)
+	four := tenancytest.Reconfigured(t, db, 16, func(c *tenancy.Config) { c.Lanes, c.MaxConnsPerTenant = 4, 16 })
+	byLane := map[int64]*tenancy.Tenant{}
+	for range 40 {
+		if len(byLane) == 4 {
+			break
+		}
+		tn := tenancytest.NewTenant(t, four)
+		if byLane[tn.ID%4] == nil {
+			byLane[tn.ID%4] = tn
+		}
+	}
+	require.Len(t, byLane, 4)
+	a := byLane[0]
+
+	actx := tenancy.WithTenant(context.Background(), a)
+	stop := make(chan struct{})
+	release := sync.OnceFunc(func() { close(stop) })
+	defer release()
+	entered, done := make(chan struct{}, 16), make(chan error, 16)
+	for range 16 {
+		go func() {
+			done <- four.InTenant(actx, func(ctx context.Context, tx pgx.Tx) error {
+				entered <- struct{}{}
+				<-stop
+				return nil
+			})
+		}()
+	}
+	// a's own lane (4) and half of each other lane (3 x 2); the rest wait.
+	for range 10 {
+		select {
+		case <-entered:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the tenant did not get its own lane and half of the others")
+		}
+	}
+	select {
+	case <-entered:
+		t.Fatal("the tenant took more than half of another lane")
+	case <-time.After(200 * time.Millisecond):
+	}
+	lanes := four.Pools()[1:]
+	for i, p := range lanes {
+		want := int32(2)
+		if i == 0 {
+			want = 4
+		}
+		require.Equal(t, want, p.Stat().AcquiredConns(), "lane %d", i)
+	}
+
+	for lane, tn := range byLane {
+		if lane == 0 {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(tenancy.WithTenant(context.Background(), tn), 5*time.Second)
+		n, err := tenancy.Row(ctx, four, pgx.RowTo[int], "SELECT 1")
+		cancel()
+		require.NoError(t, err, "lane %d", lane)
+		require.Equal(t, 1, n)
+	}
+	release()
+	for range 16 {
+		require.NoError(t, <-done)
+	}
+	requireCleanPool(t, four)
+}
