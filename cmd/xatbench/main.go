@@ -54,6 +54,8 @@ func run(ctx context.Context, args []string) error {
 		return runHTTP(ctx, log, args[1:])
 	case "serve-child":
 		return serveChild(ctx, args[1:])
+	case "bare-child":
+		return bareChild(ctx, args[1:])
 	case "report":
 		return runReport(ctx, log, args[1:])
 	case "upload":
@@ -242,6 +244,18 @@ func serveChild(ctx context.Context, args []string) error {
 	}
 	fmt.Println(ln.Addr().String())
 	return srv.Serve(ctx, ln)
+}
+
+// bareChild runs the HTTP benchmark's bare reference server (see
+// bench.ServeBare).
+func bareChild(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("bare-child", flag.ContinueOnError)
+	url := fs.String("url", "", "connection string of pgbench's database")
+	poolSize := fs.Int("pool", 16, "pool size")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	return bench.ServeBare(ctx, *url, *poolSize)
 }
 
 func runReport(ctx context.Context, log *slog.Logger, args []string) error {

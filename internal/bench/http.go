@@ -69,15 +69,20 @@ func HTTP(ctx context.Context, e *Env, o HTTPOptions, w io.Writer) error {
 	}
 
 	xat := map[int][]loadRun{}
-	var pgb []loadRun
+	var pgb, bare []loadRun
 	for round := 0; round < o.Rounds; round++ {
 		r, err := e.pgbench(ctx, o.Clients, o.Duration)
 		if err != nil {
 			return err
 		}
 		pgb = append(pgb, r)
+		r, err = e.loadServer(ctx, o, bareServer(e, o), tenants[:o.Tenants[0]])
+		if err != nil {
+			return err
+		}
+		bare = append(bare, r)
 		for _, n := range o.Tenants {
-			r, err := e.loadServer(ctx, o, tenants[:n])
+			r, err := e.loadServer(ctx, o, xatServer(e, o, n), tenants[:n])
 			if err != nil {
 				return err
 			}
@@ -91,6 +96,9 @@ func HTTP(ctx context.Context, e *Env, o HTTPOptions, w io.Writer) error {
 	fmt.Fprintf(w, "CPU columns: CPU time per request (per transaction for pgbench) in PostgreSQL, in the XAT server and in the load generator, from /proc over the measured run.\n\n")
 	fmt.Fprintf(w, "| load | requests or transactions/s (median) | ratio to pgbench -S | PostgreSQL CPU | server CPU | load generator CPU | server RSS after run |\n|---|---|---|---|---|---|---|\n")
 	fmt.Fprintf(w, "| `pgbench -S` over TCP, same server, same clients | %.0f | 1.00 | %s | | %s | |\n", base.rate, us(base.postgres), us(base.loader))
+	b := medianRun(bare)
+	fmt.Fprintf(w, "| bare Go server: one `pgbench -S` query per request (see below) | %.0f | %.2f | %s | %s | %s | %d MiB |\n",
+		b.rate, b.rate/base.rate, us(b.postgres), us(b.server), us(b.loader), b.rssKiB/1024)
 	for _, n := range o.Tenants {
 		r := medianRun(xat[n])
 		fmt.Fprintf(w, "| XAT, Host rotating over %d partners | %.0f | %.2f | %s | %s | %s | %d MiB |\n",
@@ -100,7 +108,35 @@ func HTTP(ctx context.Context, e *Env, o HTTPOptions, w io.Writer) error {
 		first, last := medianRun(xat[o.Tenants[0]]), medianRun(xat[o.Tenants[len(o.Tenants)-1]])
 		fmt.Fprintf(w, "\nRate over %d partners relative to %d: %.2f.\n", o.Tenants[len(o.Tenants)-1], o.Tenants[0], last.rate/first.rate)
 	}
+	fmt.Fprintf(w, "\nRate over %d partners relative to the bare Go server: %.2f.\n", o.Tenants[0], medianRun(xat[o.Tenants[0]]).rate/b.rate)
+	fmt.Fprintf(w, "\nThe bare Go server is the least any Go HTTP server over PostgreSQL does: net/http, a pgx pool of the same size, "+
+		"and per request pgbench -S's query (one prepared statement, random key) and a small JSON answer; no tenant, "+
+		"authentication, logs or metrics. Loaded by the same generator with the same headers, it shows what HTTP and Go "+
+		"cost on this machine before XAT does anything.\n")
 	return nil
+}
+
+// child is a server process for loadServer to start: its arguments, and
+// how to check an answer to a partner's request during warm-up.
+type child struct {
+	args  []string
+	check func(t httpTenant, body []byte) bool
+}
+
+// xatServer is XAT's API serving the first n seeded partners.
+func xatServer(e *Env, o HTTPOptions, n int) child {
+	args := []string{"serve-child", "--admin", e.AdminURL, "--serve", e.ServeURL, "--pool", strconv.Itoa(o.Pool)}
+	if o.Profile != "" {
+		args = append(args, "--cpuprofile", fmt.Sprintf("%s.%d.%d", o.Profile, n, time.Now().Unix()))
+	}
+	// Every collector's names carry its partner's host label.
+	return child{args: args, check: func(t httpTenant, body []byte) bool { return strings.Contains(string(body), t.host[:6]) }}
+}
+
+// bareServer is the bare Go server (see ServeBare) over pgbench's tables.
+func bareServer(e *Env, o HTTPOptions) child {
+	args := []string{"bare-child", "--url", e.Cluster.TCPConnString("pgbench"), "--pool", strconv.Itoa(o.Pool)}
+	return child{args: args, check: func(_ httpTenant, body []byte) bool { return strings.Contains(string(body), `"abalance"`) }}
 }
 
 // loadRun is one measured run: its rate, the CPU time per request spent in
@@ -227,14 +263,10 @@ func (e *Env) pgbench(ctx context.Context, clients int, d time.Duration) (loadRu
 	return loadRun{rate: rate, postgres: perRequest(pg1-pg0, rate, d), loader: perRequest(own, rate, d)}, nil
 }
 
-// loadServer starts the API in a child process, loads it for o.Duration
+// loadServer starts srv in a child process, loads it for o.Duration
 // rotating over tenants, and returns the measured run.
-func (e *Env) loadServer(ctx context.Context, o HTTPOptions, tenants []httpTenant) (loadRun, error) {
-	args := []string{"serve-child", "--admin", e.AdminURL, "--serve", e.ServeURL, "--pool", strconv.Itoa(o.Pool)}
-	if o.Profile != "" {
-		args = append(args, "--cpuprofile", fmt.Sprintf("%s.%d.%d", o.Profile, len(tenants), time.Now().Unix()))
-	}
-	cmd := exec.CommandContext(ctx, o.Self, args...)
+func (e *Env) loadServer(ctx context.Context, o HTTPOptions, srv child, tenants []httpTenant) (loadRun, error) {
+	cmd := exec.CommandContext(ctx, o.Self, srv.args...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return loadRun{}, err
@@ -259,7 +291,7 @@ func (e *Env) loadServer(ctx context.Context, o HTTPOptions, tenants []httpTenan
 
 	// Warm the server's caches so the run measures steady state; the Go
 	// client also checks that every answer belongs to its host's partner.
-	if _, err := runLoad(ctx, url, tenants, o.Clients, o.Warmup); err != nil {
+	if _, err := runLoad(ctx, url, tenants, o.Clients, o.Warmup, srv.check); err != nil {
 		return loadRun{}, err
 	}
 	pid := cmd.Process.Pid
@@ -277,7 +309,7 @@ func (e *Env) loadServer(ctx context.Context, o HTTPOptions, tenants []httpTenan
 		r.rate, loader, err = wrk(ctx, url, tenants, o.Clients, o.Duration)
 	} else {
 		var n int64
-		n, err = runLoad(ctx, url, tenants, o.Clients, o.Duration)
+		n, err = runLoad(ctx, url, tenants, o.Clients, o.Duration, srv.check)
 		r.rate = float64(n) / o.Duration.Seconds()
 	}
 	if err != nil {
@@ -349,9 +381,10 @@ end
 
 // runLoad sends GET requests from clients goroutines, each with its own
 // keep-alive connection, rotating over tenants, and returns the number of
-// successful responses. Any other status, or a body that does not name
-// the host's partner, fails the run.
-func runLoad(ctx context.Context, url string, tenants []httpTenant, clients int, d time.Duration) (int64, error) {
+// successful responses. Any other status, or a body that check refuses
+// (for XAT, one that does not name the host's partner), fails the run.
+func runLoad(ctx context.Context, url string, tenants []httpTenant, clients int, d time.Duration,
+	check func(httpTenant, []byte) bool) (int64, error) {
 	var ok atomic.Int64
 	var once sync.Once
 	var firstErr error
@@ -372,7 +405,7 @@ func runLoad(ctx context.Context, url string, tenants []httpTenant, clients int,
 				if err == nil {
 					body, _ := io.ReadAll(resp.Body)
 					resp.Body.Close()
-					if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), t.host[:6]) {
+					if resp.StatusCode != http.StatusOK || !check(t, body) {
 						err = fmt.Errorf("status %d for %s: %.200s", resp.StatusCode, t.host, body)
 					}
 				}
