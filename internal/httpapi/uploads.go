@@ -91,7 +91,16 @@ func (s *Server) limitBodies(root http.Handler) http.Handler {
 	limited := http.MaxBytesHandler(root, s.cfg.MaxBodyBytes)
 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, pattern := uploads.Handler(r); pattern == "" {
+		upload := false
+		if r.Method == http.MethodPost { // uploads are; spare the others a match
+			_, pattern := uploads.Handler(r)
+			upload = pattern != ""
+		}
+		if !upload {
+			if r.Body == http.NoBody { // nothing to limit, nothing to copy
+				root.ServeHTTP(w, r)
+				return
+			}
 			limited.ServeHTTP(w, r)
 			return
 		}
