@@ -164,10 +164,11 @@ func (db *DB) scopedTenant(ctx context.Context) (*Tenant, error) {
 // InTenant runs fn in a transaction scoped to the tenant carried by ctx: the
 // search path is the tenant's schema then public, the guard is in force and
 // application_name names the tenant (in pg_stat_activity), all as
-// transaction-local settings, so the connection returns to the pool clean. The transaction commits when fn
-// returns nil and rolls back otherwise. Without a tenant in ctx it returns
-// ErrNoTenant; when the tenant already holds its share of the pool for
-// longer than Config.TenantWait it returns ErrTenantBusy.
+// transaction-local settings, so the connection returns to the pool clean.
+// The transaction commits when fn returns nil and rolls back otherwise.
+// Without a tenant in ctx it returns ErrNoTenant; when the tenant already
+// holds its share of the pool for longer than Config.TenantWait it returns
+// ErrTenantBusy.
 func (db *DB) InTenant(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) error) error {
 	t, err := db.scopedTenant(ctx)
 	if err != nil {

@@ -104,6 +104,8 @@ func (a *app) serveWith(ctx context.Context, o serveOptions) error {
 		TrustedProxies: a.cfg.TrustedProxies,
 		PathPrefix:     a.cfg.PathPrefix,
 		SecureCookies:  a.cfg.SecureCookies,
+		SessionTTL:     a.cfg.SessionIdle,
+		SessionMaxAge:  a.cfg.SessionMaxAge,
 		Data:           httpapi.DataConfig{Files: b.files, Jobs: b.jobs},
 		Cache:          kv,
 	}, db, store, resolver, a.logger)

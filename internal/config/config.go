@@ -19,6 +19,8 @@
 //	XAT_TRUSTED_PROXIES       --trusted-proxies           comma-separated CIDRs whose X-Forwarded-Host is believed
 //	XAT_PATH_PREFIX           --path-prefix               also serve tenants under /t/<schema>/ on public hosts (default false)
 //	XAT_SECURE_COOKIES        --secure-cookies            mark session cookies Secure (default false)
+//	XAT_SESSION_IDLE          --session-idle              a session ends after this long unused (default 12h)
+//	XAT_SESSION_MAX_AGE       --session-max-age           and this long after login, however used (default 168h)
 //	XAT_STORAGE_URL           --storage-url               uploaded files: file:///dir or s3://bucket (default file://<data dir>/files)
 //	XAT_CACHE_URL             --cache-url                 cache: memory:// or redis://host:port/db (default memory://)
 //
@@ -39,6 +41,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/spf13/pflag"
@@ -115,6 +118,14 @@ type Config struct {
 
 	// SecureCookies marks session cookies Secure; set it behind TLS.
 	SecureCookies bool
+
+	// SessionIdle ends a login session after this long without use.
+	// Default 12h.
+	SessionIdle time.Duration
+
+	// SessionMaxAge ends a login session this long after the login,
+	// however often it is used. Default 7 days (168h).
+	SessionMaxAge time.Duration
 
 	// StorageURL says where uploaded files are kept (see storage.Open):
 	// file:///absolute/dir for local disk, s3://bucket?... for an
@@ -211,6 +222,10 @@ var (
 		"also serve tenants under /t/<schema>/ on public hosts"}
 	secureCookies = setting{"XAT_SECURE_COOKIES", "secure-cookies", "bool", "false",
 		"mark session cookies Secure (behind TLS)"}
+	sessionIdle = setting{"XAT_SESSION_IDLE", "session-idle", "duration", "12h",
+		"a login session ends after this long unused"}
+	sessionMaxAge = setting{"XAT_SESSION_MAX_AGE", "session-max-age", "duration", "168h",
+		"a login session ends this long after the login, however often it is used"}
 	storageURL = setting{"XAT_STORAGE_URL", "storage-url", "url", "",
 		"where uploaded files are kept: file:///dir or s3://bucket (default: file://<data dir>/files)"}
 	cacheURL = setting{"XAT_CACHE_URL", "cache-url", "url", "memory://",
@@ -219,7 +234,7 @@ var (
 	settings = []setting{
 		databaseURL, servingURL, dataDir, schemaPrefix, rolePrefix,
 		guard, poolSize, maxConnsPerTenant, poolLanes, preparedStatements, logLevel, logFormat,
-		addr, publicHosts, trustedProxies, pathPrefix, secureCookies,
+		addr, publicHosts, trustedProxies, pathPrefix, secureCookies, sessionIdle, sessionMaxAge,
 		storageURL, cacheURL,
 	}
 )
@@ -307,6 +322,11 @@ func Load(lookupEnv func(string) (string, bool), fs *pflag.FlagSet) (Config, err
 	}
 	c.PathPrefix = r.bool(pathPrefix)
 	c.SecureCookies = r.bool(secureCookies)
+	c.SessionIdle = r.duration(sessionIdle, time.Minute, 12*time.Hour)
+	c.SessionMaxAge = r.duration(sessionMaxAge, time.Minute, 7*24*time.Hour)
+	if c.SessionIdle > c.SessionMaxAge {
+		r.fail(sessionIdle, fmt.Sprintf("%s is longer than %s (%s)", c.SessionIdle, sessionMaxAge.env, c.SessionMaxAge))
+	}
 	c.StorageURL = r.storageURL(c.DataDir)
 	c.CacheURL = r.cacheURL()
 
@@ -383,6 +403,21 @@ func (r *reader) int(s setting, lo, hi, def int) int {
 		return def
 	}
 	return n
+}
+
+// duration parses s as a Go duration ("90m", "12h") of at least lo; def
+// when unset.
+func (r *reader) duration(s setting, lo, def time.Duration) time.Duration {
+	v := r.value(s)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < lo {
+		r.fail(s, fmt.Sprintf("invalid value %q: want a duration of at least %s, such as 12h", v, lo))
+		return def
+	}
+	return d
 }
 
 // storageURL returns the file storage URL, checked for its form only

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
 	"github.com/stretchr/testify/require"
@@ -39,6 +40,8 @@ func TestLoadDefaults(t *testing.T) {
 		LogFormat:          "text",
 		Addr:               "127.0.0.1:8080",
 		PublicHosts:        []string{"localhost", "127.0.0.1"},
+		SessionIdle:        12 * time.Hour,
+		SessionMaxAge:      7 * 24 * time.Hour,
 		StorageURL:         "file://" + filepath.ToSlash(filepath.Join(wd, ".xat", "files")),
 		CacheURL:           "memory://",
 	}, c)
@@ -116,8 +119,12 @@ func TestLoadServerSettings(t *testing.T) {
 		"XAT_TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.7",
 		"XAT_PATH_PREFIX":     "true",
 		"XAT_SECURE_COOKIES":  "1",
+		"XAT_SESSION_IDLE":    "30m",
+		"XAT_SESSION_MAX_AGE": "24h",
 	}), nil)
 	require.NoError(t, err)
+	require.Equal(t, 30*time.Minute, c.SessionIdle)
+	require.Equal(t, 24*time.Hour, c.SessionMaxAge)
 	require.Equal(t, "0.0.0.0:9000", c.Addr)
 	require.Equal(t, []string{"admin.example.com", "localhost"}, c.PublicHosts)
 	require.Equal(t, "10.0.0.0/8", c.TrustedProxies[0].String())
@@ -129,10 +136,19 @@ func TestLoadServerSettings(t *testing.T) {
 		"XAT_ADDR":            "no-port",
 		"XAT_TRUSTED_PROXIES": "10.0.0.0/33",
 		"XAT_PATH_PREFIX":     "maybe",
+		"XAT_SESSION_IDLE":    "10s",
+		"XAT_SESSION_MAX_AGE": "a week",
 	} {
 		_, err := Load(env(map[string]string{name: value}), nil)
 		require.ErrorContains(t, err, name, value)
 	}
+	_, err = Load(env(map[string]string{"XAT_SESSION_IDLE": "48h", "XAT_SESSION_MAX_AGE": "24h"}), nil)
+	require.ErrorContains(t, err, "XAT_SESSION_IDLE")
+
+	c, err = Load(env(nil), nil)
+	require.NoError(t, err)
+	require.Equal(t, 12*time.Hour, c.SessionIdle)
+	require.Equal(t, 7*24*time.Hour, c.SessionMaxAge)
 }
 
 func TestLoad(t *testing.T) {

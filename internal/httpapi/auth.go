@@ -197,7 +197,7 @@ func (a *authenticator) fromSession(ctx context.Context, r *http.Request, plain 
 		return nil, err
 	}
 	p.Via, p.Session, p.TenantID = "session", hash, sess.TenantID
-	if err := a.s.store.TouchSession(ctx, hash, a.s.cfg.SessionTTL); err != nil {
+	if err := a.s.store.TouchSession(ctx, hash, a.s.cfg.SessionTTL, a.s.cfg.SessionMaxAge); err != nil {
 		logger(ctx, a.s.log).WarnContext(ctx, "Session use not recorded", slog.Any("error", err))
 	}
 	return p, nil

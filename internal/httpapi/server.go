@@ -27,7 +27,8 @@ type Config struct {
 	TrustedProxies []netip.Prefix // peers whose X-Forwarded-Host and X-Forwarded-For are believed
 	PathPrefix     bool           // also serve partners under /t/<schema>/ on public hosts
 	MaxBodyBytes   int64          // JSON request bodies; default 1 MiB
-	SessionTTL     time.Duration  // sliding session lifetime; default 12h
+	SessionTTL     time.Duration  // sliding session lifetime: a session unused this long ends; default 12h
+	SessionMaxAge  time.Duration  // absolute session lifetime from login; default 7 days
 	SecureCookies  bool           // mark the session cookie Secure (behind TLS)
 	ShutdownGrace  time.Duration  // in-flight requests get this long; default 20s
 	RetryAfter     time.Duration  // advertised when a partner's pool share is used up; default 1s
@@ -46,6 +47,10 @@ func (c Config) withDefaults() Config {
 	if c.SessionTTL <= 0 {
 		c.SessionTTL = 12 * time.Hour
 	}
+	if c.SessionMaxAge <= 0 {
+		c.SessionMaxAge = 7 * 24 * time.Hour
+	}
+	c.SessionTTL = min(c.SessionTTL, c.SessionMaxAge)
 	if c.ShutdownGrace <= 0 {
 		c.ShutdownGrace = 20 * time.Second
 	}

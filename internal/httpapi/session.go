@@ -100,17 +100,20 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		s.store.DeleteSession(ctx, auth.HashToken(c.Value))
 	}
 	plain, idHash := auth.NewToken(auth.KindSession)
-	expires := time.Now().Add(s.cfg.SessionTTL)
+	now := time.Now()
+	expires := now.Add(s.cfg.SessionTTL)
 	if err := s.store.CreateSession(ctx, idHash, u.ID, tenantID, expires, addr); err != nil {
 		return err
 	}
 	// A good password ends the account's run of failures.
 	s.auth.byAccount.Reset("email:" + email)
+	// The browser keeps the cookie as long as the session may live; the
+	// server ends the session earlier when it goes unused (SessionTTL).
 	http.SetCookie(w, &http.Cookie{
 		Name:     sessionCookie,
 		Value:    plain,
 		Path:     cookiePath(ctx),
-		Expires:  expires,
+		Expires:  now.Add(s.cfg.SessionMaxAge),
 		HttpOnly: true,
 		Secure:   s.cfg.SecureCookies,
 		SameSite: http.SameSiteStrictMode,

@@ -39,6 +39,8 @@ func TestSessionFixation(t *testing.T) {
 			require.NotEqual(t, value, issued.Value)
 			require.True(t, issued.HttpOnly)
 			require.Equal(t, http.SameSiteStrictMode, issued.SameSite)
+			// The cookie lives as long as the session may: its maximum age.
+			require.WithinDuration(t, time.Now().Add(7*24*time.Hour), issued.Expires, time.Minute)
 
 			got := requireMe(t, f.client(t, f.a.host).WithCookie(sessionCookie(issued.Value)))
 			require.Equal(t, f.a.admin.ID, got.User.ID)

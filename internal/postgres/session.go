@@ -82,22 +82,22 @@ func (s *Store) SessionByHash(ctx context.Context, idHash []byte) (*Session, err
 }
 
 // TouchSession records activity on a live session and slides its expiry
-// to idle from now; an expiry already later stays. It writes at most once
-// a minute per session (a conditional update that matches nothing
-// otherwise), so calling it on every request is cheap. An expired or
-// unknown session is left alone, without an error.
-//
-// TODO: sessions have no absolute lifetime; one used at least every idle
-// period stays valid indefinitely until logout or DeleteUserSessions.
-func (s *Store) TouchSession(ctx context.Context, idHash []byte, idle time.Duration) error {
+// to idle from now, but never past maxAge after the session was created;
+// an expiry already later stays. It writes at most once a minute per
+// session (a conditional update that matches nothing otherwise), so
+// calling it on every request is cheap. An expired or unknown session is
+// left alone, without an error.
+func (s *Store) TouchSession(ctx context.Context, idHash []byte, idle, maxAge time.Duration) error {
 	_, err := controlExec(ctx, s, `
 		UPDATE public.sessions
 		SET last_seen_at = now(),
-		    expires_at = greatest(expires_at, now() + $2 * interval '1 microsecond')
+		    expires_at = greatest(expires_at, least(
+		        now() + $2 * interval '1 microsecond',
+		        created_at + $3 * interval '1 microsecond'))
 		WHERE id_hash = $1
 		  AND expires_at > now()
 		  AND last_seen_at < now() - interval '1 minute'`,
-		idHash, idle.Microseconds())
+		idHash, idle.Microseconds(), maxAge.Microseconds())
 	if err != nil {
 		return fmt.Errorf("touch session: %w", err)
 	}

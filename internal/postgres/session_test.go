@@ -69,7 +69,7 @@ func TestExpiredSession(t *testing.T) {
 
 	// A touch does not revive it.
 	adminExec(t, f.db, "UPDATE public.sessions SET last_seen_at = now() - interval '1 hour' WHERE id_hash = $1", expired)
-	require.NoError(t, f.store.TouchSession(ctx, expired, time.Hour))
+	require.NoError(t, f.store.TouchSession(ctx, expired, time.Hour, week))
 	_, err = f.store.SessionByHash(ctx, expired)
 	require.ErrorIs(t, err, postgres.ErrNotFound)
 
@@ -99,14 +99,14 @@ func TestTouchSession(t *testing.T) {
 	require.NoError(t, err)
 
 	// Within a minute of the last activity, nothing is written.
-	require.NoError(t, f.store.TouchSession(ctx, hash, 12*time.Hour))
+	require.NoError(t, f.store.TouchSession(ctx, hash, 12*time.Hour, week))
 	s, err := f.store.SessionByHash(ctx, hash)
 	require.NoError(t, err)
 	require.Equal(t, before, s)
 
 	// Later, the expiry slides to idle from now.
 	adminExec(t, f.db, "UPDATE public.sessions SET last_seen_at = now() - interval '5 minutes' WHERE id_hash = $1", hash)
-	require.NoError(t, f.store.TouchSession(ctx, hash, 12*time.Hour))
+	require.NoError(t, f.store.TouchSession(ctx, hash, 12*time.Hour, week))
 	s, err = f.store.SessionByHash(ctx, hash)
 	require.NoError(t, err)
 	require.WithinDuration(t, time.Now().Add(12*time.Hour), s.ExpiresAt, time.Minute)
@@ -114,10 +114,42 @@ func TestTouchSession(t *testing.T) {
 
 	// A shorter idle period never pulls the expiry back.
 	adminExec(t, f.db, "UPDATE public.sessions SET last_seen_at = now() - interval '5 minutes' WHERE id_hash = $1", hash)
-	require.NoError(t, f.store.TouchSession(ctx, hash, time.Minute))
+	require.NoError(t, f.store.TouchSession(ctx, hash, time.Minute, week))
 	s2, err := f.store.SessionByHash(ctx, hash)
 	require.NoError(t, err)
 	require.Equal(t, s.ExpiresAt, s2.ExpiresAt)
+}
+
+const week = 7 * 24 * time.Hour
+
+// TestSessionMaxAge: however often a session is used, it ends its maximum
+// age after it was created.
+func TestSessionMaxAge(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	u := newUser(t, f.store)
+	_, hash := auth.NewToken(auth.KindSession)
+	require.NoError(t, f.store.CreateSession(ctx, hash, u.ID, nil, time.Now().Add(time.Hour), ""))
+
+	// Created 6 days 23 hours ago and used: the expiry slides to the
+	// seventh day, not 12 hours on.
+	adminExec(t, f.db, `UPDATE public.sessions SET created_at = now() - interval '6 days 23 hours',
+		last_seen_at = now() - interval '5 minutes' WHERE id_hash = $1`, hash)
+	require.NoError(t, f.store.TouchSession(ctx, hash, 12*time.Hour, week))
+	s, err := f.store.SessionByHash(ctx, hash)
+	require.NoError(t, err)
+	require.WithinDuration(t, s.CreatedAt.Add(week), s.ExpiresAt, time.Second)
+	require.WithinDuration(t, time.Now().Add(time.Hour), s.ExpiresAt, time.Minute)
+
+	// Past its maximum age, use no longer keeps it: once the expiry
+	// passes, it is gone.
+	adminExec(t, f.db, `UPDATE public.sessions SET created_at = now() - interval '8 days',
+		expires_at = now() + interval '1 second', last_seen_at = now() - interval '5 minutes' WHERE id_hash = $1`, hash)
+	require.NoError(t, f.store.TouchSession(ctx, hash, 12*time.Hour, week))
+	s, err = f.store.SessionByHash(ctx, hash)
+	require.NoError(t, err)
+	require.WithinDuration(t, time.Now().Add(time.Second), s.ExpiresAt, 2*time.Second, "not extended")
 }
 
 func TestDeleteUserSessions(t *testing.T) {
