@@ -173,7 +173,7 @@ func (e *Env) writeReads(ctx context.Context, uid int64, o TenancyOptions, w io.
 	fmt.Fprintf(w, "## Reads of one indexed row, %d clients, rounds of %s interleaved\n\n", o.Clients, o.ReadFor)
 	fmt.Fprintf(w, "| path | reads/s (median of rounds) | ratio to unscoped |\n|---|---|---|\n")
 	fmt.Fprintf(w, "| unscoped: schema-qualified query, cached prepared statement, no transaction | %.0f | 1.00 |\n", unscoped)
-	fmt.Fprintf(w, "| scoped read path `tenancy.Row` (BEGIN, settings, query prepared for the tenant's schema, COMMIT in one pipeline) | %.0f | %.2f |\n", scoped, scoped/unscoped)
+	fmt.Fprintf(w, "| scoped read path `tenancy.Row` (one settings statement and the query, prepared for the tenant's schema, in one pipeline and one implicit transaction) | %.0f | %.2f |\n", scoped, scoped/unscoped)
 	fmt.Fprintf(w, "| the same scoped read path with preparation off (`StatementsPerConn` < 0) | %.0f | %.2f |\n", unprepared, unprepared/unscoped)
 	fmt.Fprintf(w, "| scoped `InTenant` transaction (3 round trips, query unprepared) | %.0f | %.2f |\n", inTenant, inTenant/unscoped)
 	return nil
