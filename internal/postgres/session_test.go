@@ -88,13 +88,21 @@ func TestExpiredSession(t *testing.T) {
 	require.Zero(t, left)
 }
 
+// newSession stores a session of a new user on the public hosts, expiring
+// after ttl, and returns the fixture and the session's id hash.
+func newSession(t *testing.T, ttl time.Duration) (*fixture, []byte) {
+	t.Helper()
+	f := setup(t)
+	_, hash := auth.NewToken(auth.KindSession)
+	u := newUser(t, f.store)
+	require.NoError(t, f.store.CreateSession(context.Background(), hash, u.ID, nil, time.Now().Add(ttl), ""))
+	return f, hash
+}
+
 func TestTouchSession(t *testing.T) {
 	t.Parallel()
-	f := setup(t)
+	f, hash := newSession(t, time.Minute)
 	ctx := context.Background()
-	u := newUser(t, f.store)
-	_, hash := auth.NewToken(auth.KindSession)
-	require.NoError(t, f.store.CreateSession(ctx, hash, u.ID, nil, time.Now().Add(time.Minute), ""))
 	before, err := f.store.SessionByHash(ctx, hash)
 	require.NoError(t, err)
 
@@ -126,11 +134,8 @@ const week = 7 * 24 * time.Hour
 // age after it was created.
 func TestSessionMaxAge(t *testing.T) {
 	t.Parallel()
-	f := setup(t)
+	f, hash := newSession(t, time.Hour)
 	ctx := context.Background()
-	u := newUser(t, f.store)
-	_, hash := auth.NewToken(auth.KindSession)
-	require.NoError(t, f.store.CreateSession(ctx, hash, u.ID, nil, time.Now().Add(time.Hour), ""))
 
 	// Created 6 days 23 hours ago and used: the expiry slides to the
 	// seventh day, not 12 hours on.
