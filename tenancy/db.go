@@ -24,6 +24,7 @@ type DB struct {
 	lanes     []*pgxpool.Pool // tenant work, by tenant id; [serve] without lanes
 	laneConns int             // each lane's size
 	borrowed  []atomic.Int32  // by lane, its connections held by other lanes' tenants
+	control   []setting       // settings of every control-plane statement
 	admin     *pgxpool.Pool
 	cfg       Config
 	slots     *slots
@@ -51,6 +52,7 @@ func New(cfg Config, serve, admin *pgxpool.Pool) *DB {
 		cfg:   cfg,
 		slots: newSlots(cfg.MaxConnsPerTenant, cfg.TenantWait),
 	}
+	db.control = controlScope(cfg.AppName)
 	db.lanes = openLanes(serve, cfg.Lanes, total, cfg.Logger)
 	db.laneConns = int(total) / len(db.lanes)
 	db.borrowed = make([]atomic.Int32, len(db.lanes))
@@ -61,8 +63,8 @@ func New(cfg Config, serve, admin *pgxpool.Pool) *DB {
 func (db *DB) Config() Config { return db.cfg }
 
 // ServePool returns the serving pool of control-plane work, for health
-// checks and connection settings. Queries must go through InTenant, Read
-// or Control instead.
+// checks and connection settings. Queries must go through InTenant, Read,
+// Control or ControlQuery instead.
 func (db *DB) ServePool() *pgxpool.Pool { return db.serve }
 
 // setting is one transaction-local setting of a tenant scope.
@@ -525,11 +527,42 @@ func runRead(ctx context.Context, c *pgx.Conn, b *pgx.Batch, query int, scan fun
 // shared tables (users, tokens, reference data), named so that reviews can
 // see every use. Tenant tables are not reachable from it.
 func (db *DB) Control(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) error) error {
-	begin := "BEGIN; SET LOCAL search_path = public; SET LOCAL application_name = " +
-		quoteLiteral(db.cfg.AppName+":control")
+	begin := "BEGIN; " + setLocal(db.control)
 	return pgx.BeginTxFunc(ctx, db.serve, pgx.TxOptions{BeginQuery: begin}, func(tx pgx.Tx) error {
 		return fn(ctx, tx)
 	})
+}
+
+// ControlQuery runs one statement on the control plane, like Control, and
+// hands its rows to scan; a statement without rows hands scan none, and
+// rows.CommandTag tells what it did once scan has closed the rows. The
+// settings and the statement travel in one pipeline and run in one
+// implicit transaction that commits at its end, so the call costs one
+// round trip where Control costs three; it suits any single statement,
+// reads and writes alike. scan must read the rows it needs and not keep
+// them.
+func (db *DB) ControlQuery(ctx context.Context, scan func(pgx.Rows) error, sql string, args ...any) error {
+	conn, err := db.serve.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("acquire connection: %w", err)
+	}
+	defer conn.Release()
+	c := conn.Conn()
+	b := &pgx.Batch{}
+	text, settings := setConfig(db.control)
+	b.Queue(text, settings...)
+	b.Queue(sql, args...)
+	if err := runRead(ctx, c, b, 1, scan); err != nil {
+		db.rollback(ctx, c)
+		return err
+	}
+	return nil
+}
+
+// controlScope is the settings of control-plane statements: the public
+// schema only, and the control plane's name in pg_stat_activity.
+func controlScope(appName string) []setting {
+	return []setting{{"search_path", "public"}, {"application_name", appName + ":control"}}
 }
 
 // ErrTenantBusy is returned when a tenant already holds its whole share of

@@ -129,6 +129,47 @@ func TestNoTenantFailsClosed(t *testing.T) {
 // TestTenantCannotReadRegistry checks that a tenant's scope does not reach
 // the partner registry, while the shared table granted to tenants is
 // readable.
+// TestControlQuery checks the one-round-trip control-plane statement: it
+// runs as the serving role on public alone, names the control plane in
+// pg_stat_activity, reaches no tenant table, and leaves its connection
+// clean whether it succeeds or fails.
+func TestControlQuery(t *testing.T) {
+	t.Parallel()
+	db := openDB(t, tenancy.GuardRole)
+	ctx := context.Background()
+	tenancytest.NewTenant(t, db)
+
+	var path, role, app, kind string
+	err := db.ControlQuery(ctx, func(rows pgx.Rows) error {
+		_, err := pgx.CollectExactlyOneRow(rows, func(r pgx.CollectableRow) (struct{}, error) {
+			return struct{}{}, r.Scan(&path, &role, &app, &kind)
+		})
+		return err
+	}, `SELECT current_setting('search_path'), current_user, a.application_name, k.name
+		FROM pg_stat_activity a, kinds k WHERE a.pid = pg_backend_pid() AND k.id = $1`, 2)
+	require.NoError(t, err)
+	require.Equal(t, "public", path)
+	require.Equal(t, db.Config().ServingRole, role)
+	require.Equal(t, db.Config().AppName+":control", app)
+	require.Equal(t, "fancy", kind)
+
+	err = db.ControlQuery(ctx, func(pgx.Rows) error { return nil }, "SELECT count(*) FROM items")
+	requirePgCode(t, err, "42P01") // tenant tables are not on the path
+	err = db.ControlQuery(ctx, func(rows pgx.Rows) error {
+		rows.Close()
+		return rows.Err()
+	}, "INSERT INTO kinds VALUES (3, 'odd')")
+	requirePgCode(t, err, "42501") // the serving role only reads kinds
+	for range 5 {
+		err = db.ControlQuery(ctx, func(rows pgx.Rows) error {
+			_, err := pgx.CollectRows(rows, pgx.RowTo[int])
+			return err
+		}, "SELECT 1/0")
+		requirePgCode(t, err, "22012")
+	}
+	requireCleanPool(t, db)
+}
+
 func TestTenantCannotReadRegistry(t *testing.T) {
 	t.Parallel()
 	db := openDB(t, tenancy.GuardRole)

@@ -115,32 +115,28 @@ func notFound(err error) error {
 	return err
 }
 
-// TODO: every control-plane call costs three round trips (BEGIN with its
-// settings, the query, COMMIT) because tenancy offers no pipelined
-// control-plane read; token and session lookups need a cache in front.
-
-// controlRow returns the single row of a query on shared tables, or
-// ErrNotFound.
+// controlRow returns the single row of a statement on shared tables, or
+// ErrNotFound. Like controlRows and controlExec, it costs one round trip
+// (see tenancy.DB.ControlQuery); work of several statements runs in
+// s.db.Control.
 func controlRow[T any](ctx context.Context, s *Store, fn pgx.RowToFunc[T], sql string, args ...any) (T, error) {
 	var out T
-	err := s.db.Control(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		rows, _ := tx.Query(ctx, sql, args...) // the error surfaces in rows.Err
+	err := s.db.ControlQuery(ctx, func(rows pgx.Rows) error {
 		var err error
 		out, err = pgx.CollectExactlyOneRow(rows, fn)
 		return err
-	})
+	}, sql, args...)
 	return out, notFound(err)
 }
 
-// controlRows returns every row of a query on shared tables.
+// controlRows returns every row of a statement on shared tables.
 func controlRows[T any](ctx context.Context, s *Store, fn pgx.RowToFunc[T], sql string, args ...any) ([]T, error) {
 	var out []T
-	err := s.db.Control(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		rows, _ := tx.Query(ctx, sql, args...)
+	err := s.db.ControlQuery(ctx, func(rows pgx.Rows) error {
 		var err error
 		out, err = pgx.CollectRows(rows, fn)
 		return err
-	})
+	}, sql, args...)
 	return out, err
 }
 
@@ -148,10 +144,10 @@ func controlRows[T any](ctx context.Context, s *Store, fn pgx.RowToFunc[T], sql 
 // rows it affected.
 func controlExec(ctx context.Context, s *Store, sql string, args ...any) (int64, error) {
 	var n int64
-	err := s.db.Control(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, sql, args...)
-		n = tag.RowsAffected()
-		return err
-	})
+	err := s.db.ControlQuery(ctx, func(rows pgx.Rows) error {
+		rows.Close()
+		n = rows.CommandTag().RowsAffected()
+		return rows.Err()
+	}, sql, args...)
 	return n, err
 }
