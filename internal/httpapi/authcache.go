@@ -19,7 +19,7 @@ type tokenGrant struct {
 }
 
 // grantCache keeps token grants for a short time, so that a request does
-// not pay three registry queries to authenticate. Entries live for ttl;
+// not pay a registry query to authenticate. Entries live for ttl;
 // revocations and membership changes made through this process clear the
 // cache at once, and those made anywhere else clear it when their
 // notification on AuthChannel arrives (the server subscribes through the

@@ -210,6 +210,25 @@ func TestRemovedMember(t *testing.T) {
 	requireError(t, res, http.StatusUnauthorized, "invalid_credentials")
 }
 
+// TestDisabledAccount: disabling an account ends its session at the next
+// request and its token once the change is announced.
+func TestDisabledAccount(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	f.listen(t)
+	u := f.a.member
+	session, token := f.cookie(t, f.a.host, u), f.bearer(t, f.a.host, u)
+	require.Equal(t, http.StatusOK, session.Get("/api/v1/me").Status)
+	require.Equal(t, http.StatusOK, token.Get("/api/v1/me").Status)
+
+	_, err := tenancytest.AdminConn(t, f.db).Exec(context.Background(),
+		"UPDATE public.users SET disabled_at = now() WHERE id = $1", u.ID)
+	require.NoError(t, err)
+	requireError(t, session.Get("/api/v1/collectors"), http.StatusUnauthorized, "unauthorized")
+	require.Eventually(t, func() bool { return token.Get("/api/v1/me").Status == http.StatusUnauthorized },
+		5*time.Second, 10*time.Millisecond)
+}
+
 func TestLoginFailures(t *testing.T) {
 	t.Parallel()
 	f := setup(t)

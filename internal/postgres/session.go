@@ -81,6 +81,50 @@ func (s *Store) SessionByHash(ctx context.Context, idHash []byte) (*Session, err
 	return sess, nil
 }
 
+// SessionAccess is what a live session proves in one lookup: the session,
+// its user, and the user's role on the partner the session is bound to.
+type SessionAccess struct {
+	Session *Session
+	User    *User
+	Role    string // "" for a session on a public host, or a user no longer a member
+}
+
+// SessionAccessByHash returns the live session whose id hashes to idHash
+// with its user and the user's role on the session's partner, in one
+// statement. An expired session is ErrNotFound, like one that never
+// existed; a disabled user is returned as such, for the caller to refuse.
+func (s *Store) SessionAccessByHash(ctx context.Context, idHash []byte) (*SessionAccess, error) {
+	acc, err := controlRow(ctx, s, func(row pgx.CollectableRow) (*SessionAccess, error) {
+		var sess Session
+		var u User
+		a := &SessionAccess{Session: &sess, User: &u}
+		err := row.Scan(&sess.UserID, &sess.TenantID, &sess.CreatedAt, &sess.LastSeenAt, &sess.ExpiresAt, &sess.ClientAddr,
+			&u.ID, &u.Email, &u.IsPlatformAdmin, &u.CreatedAt, &u.DisabledAt, &a.Role)
+		return a, err
+	}, `
+		SELECT s.user_id, s.tenant_id, s.created_at, s.last_seen_at, s.expires_at, s.client_addr,
+		       u.id, u.email, u.is_platform_admin, u.created_at, u.disabled_at,
+		       coalesce(m.role, '')
+		FROM public.sessions s
+		JOIN public.users u ON u.id = s.user_id
+		LEFT JOIN public.memberships m ON m.user_id = s.user_id AND m.tenant_id = s.tenant_id
+		WHERE s.id_hash = $1 AND s.expires_at > now()`, idHash)
+	if err != nil {
+		return nil, fmt.Errorf("find session: %w", err)
+	}
+	return acc, nil
+}
+
+// sessionTouchEvery is how often at most TouchSession writes a session's
+// activity.
+const sessionTouchEvery = time.Minute
+
+// Idle reports whether the session's last recorded activity is old enough
+// for TouchSession to record a new one; callers skip the call otherwise.
+func (s *Session) Idle(now time.Time) bool {
+	return now.Sub(s.LastSeenAt) >= sessionTouchEvery
+}
+
 // TouchSession records activity on a live session and slides its expiry
 // to idle from now, but never past maxAge after the session was created;
 // an expiry already later stays. It writes at most once a minute per
@@ -96,8 +140,8 @@ func (s *Store) TouchSession(ctx context.Context, idHash []byte, idle, maxAge ti
 		        created_at + $3 * interval '1 microsecond'))
 		WHERE id_hash = $1
 		  AND expires_at > now()
-		  AND last_seen_at < now() - interval '1 minute'`,
-		idHash, idle.Microseconds(), maxAge.Microseconds())
+		  AND last_seen_at < now() - $4 * interval '1 microsecond'`,
+		idHash, idle.Microseconds(), maxAge.Microseconds(), sessionTouchEvery.Microseconds())
 	if err != nil {
 		return fmt.Errorf("touch session: %w", err)
 	}

@@ -178,3 +178,52 @@ func TestDeleteUserSessions(t *testing.T) {
 	_, err = f.store.SessionByHash(ctx, hashes[2])
 	require.NoError(t, err)
 }
+
+// TestSessionAccess: one lookup returns the session with its user and the
+// user's role on the session's partner, and follows changes to either at
+// once.
+func TestSessionAccess(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	u := newUser(t, f.store)
+	require.NoError(t, f.store.AddMember(ctx, f.tenant.ID, u.ID, postgres.RoleAdmin))
+	other := newTenant(t, f.db)
+	require.NoError(t, f.store.AddMember(ctx, other.ID, u.ID, postgres.RoleMember))
+	expires := time.Now().Add(time.Hour)
+
+	_, hash := auth.NewToken(auth.KindSession)
+	require.NoError(t, f.store.CreateSession(ctx, hash, u.ID, &f.tenant.ID, expires, "192.0.2.9"))
+	acc, err := f.store.SessionAccessByHash(ctx, hash)
+	require.NoError(t, err)
+	require.Equal(t, f.tenant.ID, *acc.Session.TenantID)
+	require.Equal(t, "192.0.2.9", acc.Session.ClientAddr)
+	require.Equal(t, u, acc.User)
+	require.Equal(t, postgres.RoleAdmin, acc.Role, "the role on the session's partner, not another")
+	require.False(t, acc.Session.Idle(time.Now()))
+	require.True(t, acc.Session.Idle(time.Now().Add(2*time.Minute)))
+
+	// A public-host session has no role.
+	_, pub := auth.NewToken(auth.KindSession)
+	require.NoError(t, f.store.CreateSession(ctx, pub, u.ID, nil, expires, ""))
+	acc, err = f.store.SessionAccessByHash(ctx, pub)
+	require.NoError(t, err)
+	require.Nil(t, acc.Session.TenantID)
+	require.Empty(t, acc.Role)
+
+	// Membership removed, account disabled: the next lookup says so.
+	require.NoError(t, f.store.RemoveMember(ctx, f.tenant.ID, u.ID))
+	adminExec(t, f.db, "UPDATE public.users SET disabled_at = now() WHERE id = $1", u.ID)
+	acc, err = f.store.SessionAccessByHash(ctx, hash)
+	require.NoError(t, err)
+	require.Empty(t, acc.Role)
+	require.NotNil(t, acc.User.DisabledAt)
+
+	// Expired or unknown: not found.
+	adminExec(t, f.db, "UPDATE public.sessions SET expires_at = now() - interval '1 second' WHERE id_hash = $1", hash)
+	_, err = f.store.SessionAccessByHash(ctx, hash)
+	require.ErrorIs(t, err, postgres.ErrNotFound)
+	_, unknown := auth.NewToken(auth.KindSession)
+	_, err = f.store.SessionAccessByHash(ctx, unknown)
+	require.ErrorIs(t, err, postgres.ErrNotFound)
+}

@@ -93,17 +93,40 @@ func (s *Store) CreateToken(
 	return t, nil
 }
 
-// TokenByHash returns the token whose SHA-256 is hash, or ErrNotFound.
-// Revoked and expired tokens are returned too, so that the caller can say
-// why a token is refused: it must check Revoked and Expired, and that the
-// request's partner is the token's TenantID.
-func (s *Store) TokenByHash(ctx context.Context, hash []byte) (*APIToken, error) {
-	t, err := controlRow(ctx, s, scanToken,
-		`SELECT `+tokenColumns+` FROM public.api_tokens WHERE token_hash = $1`, hash)
+// TokenAccess is what a personal token proves in one lookup: the token,
+// its user, and the user's role on the token's partner.
+type TokenAccess struct {
+	Token *APIToken
+	User  *User
+	Role  string // "" when the user is no longer a member of the partner
+}
+
+// TokenAccessByHash returns the token whose SHA-256 is hash, with its user
+// and the user's role on the token's partner, in one statement, or
+// ErrNotFound. Revoked and expired tokens and disabled users are returned
+// too, so that the caller can say why a token is refused: it must check
+// Revoked, Expired and DisabledAt, and that the request's partner is the
+// token's TenantID.
+func (s *Store) TokenAccessByHash(ctx context.Context, hash []byte) (*TokenAccess, error) {
+	acc, err := controlRow(ctx, s, func(row pgx.CollectableRow) (*TokenAccess, error) {
+		var t APIToken
+		var u User
+		a := &TokenAccess{Token: &t, User: &u}
+		err := row.Scan(&t.ID, &t.UserID, &t.TenantID, &t.Name, &t.CreatedAt, &t.LastUsedAt, &t.ExpiresAt, &t.RevokedAt,
+			&u.ID, &u.Email, &u.IsPlatformAdmin, &u.CreatedAt, &u.DisabledAt, &a.Role)
+		return a, err
+	}, `
+		SELECT t.id, t.user_id, t.tenant_id, t.name, t.created_at, t.last_used_at, t.expires_at, t.revoked_at,
+		       u.id, u.email, u.is_platform_admin, u.created_at, u.disabled_at,
+		       coalesce(m.role, '')
+		FROM public.api_tokens t
+		JOIN public.users u ON u.id = t.user_id
+		LEFT JOIN public.memberships m ON m.user_id = t.user_id AND m.tenant_id = t.tenant_id
+		WHERE t.token_hash = $1`, hash)
 	if err != nil {
 		return nil, fmt.Errorf("find token by hash: %w", err)
 	}
-	return t, nil
+	return acc, nil
 }
 
 // TouchToken records that a token was just used. It writes at most once a

@@ -61,26 +61,49 @@ func TestCreateToken(t *testing.T) {
 	require.ErrorIs(t, err, postgres.ErrNotFound)
 }
 
-func TestTokenByHash(t *testing.T) {
+// tokenByHash returns the token that hash names, or the lookup's error.
+func tokenByHash(ctx context.Context, s *postgres.Store, hash []byte) (*postgres.APIToken, error) {
+	acc, err := s.TokenAccessByHash(ctx, hash)
+	if err != nil {
+		return nil, err
+	}
+	return acc.Token, nil
+}
+
+func TestTokenAccess(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	ctx := context.Background()
 	u := newUser(t, f.store)
+	require.NoError(t, f.store.AddMember(ctx, f.tenant.ID, u.ID, postgres.RoleMember))
+	other := newTenant(t, f.db)
+	require.NoError(t, f.store.AddMember(ctx, other.ID, u.ID, postgres.RoleAdmin))
 	plain, hash := auth.NewToken(auth.KindPersonal)
 	created, err := f.store.CreateToken(ctx, u.ID, f.tenant.ID, "ci", hash, nil)
 	require.NoError(t, err)
 
-	tok, err := f.store.TokenByHash(ctx, auth.HashToken(plain))
+	acc, err := f.store.TokenAccessByHash(ctx, auth.HashToken(plain))
 	require.NoError(t, err)
-	require.Equal(t, created, tok)
+	require.Equal(t, created, acc.Token)
+	require.Equal(t, u, acc.User)
+	require.Equal(t, postgres.RoleMember, acc.Role, "the role on the token's partner, not another")
+	tok := acc.Token
 
-	other, _ := auth.NewToken(auth.KindPersonal)
-	_, err = f.store.TokenByHash(ctx, auth.HashToken(other))
+	// A user no longer a member, or disabled, is returned as such.
+	require.NoError(t, f.store.RemoveMember(ctx, f.tenant.ID, u.ID))
+	adminExec(t, f.db, "UPDATE public.users SET disabled_at = now() WHERE id = $1", u.ID)
+	acc, err = f.store.TokenAccessByHash(ctx, hash)
+	require.NoError(t, err)
+	require.Empty(t, acc.Role)
+	require.NotNil(t, acc.User.DisabledAt)
+
+	unknown, _ := auth.NewToken(auth.KindPersonal)
+	_, err = tokenByHash(ctx, f.store, auth.HashToken(unknown))
 	require.ErrorIs(t, err, postgres.ErrNotFound)
 
 	// Revoked and expired tokens are found, and say so.
 	require.NoError(t, f.store.RevokeToken(ctx, u.ID, f.tenant.ID, tok.ID))
-	tok, err = f.store.TokenByHash(ctx, hash)
+	tok, err = tokenByHash(ctx, f.store, hash)
 	require.NoError(t, err)
 	require.True(t, tok.Revoked())
 
@@ -89,7 +112,7 @@ func TestTokenByHash(t *testing.T) {
 	tok2, err := f.store.CreateToken(ctx, u.ID, f.tenant.ID, "old", hash2, &soon)
 	require.NoError(t, err)
 	adminExec(t, f.db, "UPDATE public.api_tokens SET expires_at = now() - interval '1 second' WHERE id = $1", tok2.ID)
-	tok2, err = f.store.TokenByHash(ctx, hash2)
+	tok2, err = tokenByHash(ctx, f.store, hash2)
 	require.NoError(t, err)
 	require.True(t, tok2.Expired(time.Now()))
 	require.False(t, tok2.Revoked())
@@ -105,21 +128,21 @@ func TestTouchToken(t *testing.T) {
 	require.NoError(t, err)
 
 	require.NoError(t, f.store.TouchToken(ctx, tok.ID))
-	tok, err = f.store.TokenByHash(ctx, hash)
+	tok, err = tokenByHash(ctx, f.store, hash)
 	require.NoError(t, err)
 	require.NotNil(t, tok.LastUsedAt)
 	first := *tok.LastUsedAt
 
 	// Within the minute, a touch writes nothing.
 	require.NoError(t, f.store.TouchToken(ctx, tok.ID))
-	tok, err = f.store.TokenByHash(ctx, hash)
+	tok, err = tokenByHash(ctx, f.store, hash)
 	require.NoError(t, err)
 	require.Equal(t, first, *tok.LastUsedAt)
 
 	// After it, the touch writes again.
 	adminExec(t, f.db, "UPDATE public.api_tokens SET last_used_at = now() - interval '2 minutes' WHERE id = $1", tok.ID)
 	require.NoError(t, f.store.TouchToken(ctx, tok.ID))
-	tok, err = f.store.TokenByHash(ctx, hash)
+	tok, err = tokenByHash(ctx, f.store, hash)
 	require.NoError(t, err)
 	require.False(t, tok.LastUsedAt.Before(first))
 
@@ -175,19 +198,19 @@ func TestRevokeToken(t *testing.T) {
 	require.ErrorIs(t, f.store.RevokeToken(ctx, intruder.ID, f.tenant.ID, tok.ID), postgres.ErrNotFound)
 	require.ErrorIs(t, f.store.RevokeToken(ctx, u.ID, other.ID, tok.ID), postgres.ErrNotFound)
 	require.ErrorIs(t, f.store.RevokeToken(ctx, u.ID, f.tenant.ID, -1), postgres.ErrNotFound)
-	got, err := f.store.TokenByHash(ctx, hash)
+	got, err := tokenByHash(ctx, f.store, hash)
 	require.NoError(t, err)
 	require.False(t, got.Revoked())
 
 	require.NoError(t, f.store.RevokeToken(ctx, u.ID, f.tenant.ID, tok.ID))
-	got, err = f.store.TokenByHash(ctx, hash)
+	got, err = tokenByHash(ctx, f.store, hash)
 	require.NoError(t, err)
 	require.True(t, got.Revoked())
 	revokedAt := *got.RevokedAt
 
 	// Again: no error, first time kept.
 	require.NoError(t, f.store.RevokeToken(ctx, u.ID, f.tenant.ID, tok.ID))
-	got, err = f.store.TokenByHash(ctx, hash)
+	got, err = tokenByHash(ctx, f.store, hash)
 	require.NoError(t, err)
 	require.Equal(t, revokedAt, *got.RevokedAt)
 }
