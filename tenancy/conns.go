@@ -42,6 +42,7 @@ import (
 type connState struct {
 	queries stmtSet // tenant queries, under their preparedText
 	scoping stmtSet // statements that open, scope and close reads
+	control stmtSet // control-plane statements (see DB.ControlQuery)
 
 	// schemas is the set of tenant schemas the connection has served.
 	// Every one of them left catalog entries in the backend's caches.
@@ -77,6 +78,7 @@ func (st *connState) touch(schema string) int {
 func (st *connState) reset() {
 	st.queries = stmtSet{}
 	st.scoping = stmtSet{}
+	st.control = stmtSet{}
 }
 
 // stmtSet is a bounded set of statements prepared on one connection, keyed

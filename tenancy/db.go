@@ -341,20 +341,8 @@ func (db *DB) readOnce(ctx context.Context, r *read, mayRetry bool) (bool, error
 	switch {
 	case mayRetry && db.staleRole(ctx, conn, r.t, err):
 		return true, err
-	case mayRetry && prepared && stalePlan(err) && !c.IsClosed():
-		db.cfg.Logger.InfoContext(ctx, "Prepared tenant statement went stale; preparing it again",
-			slog.Int64("tenant_id", r.t.ID), slog.String("schema", r.t.Schema), slog.String("error", err.Error()))
-		if ferr := stateOf(c).queries.forget(ctx, c, text, db.cfg.StatementsPerConn); ferr != nil {
-			c.Close(context.WithoutCancel(ctx))
-		}
-		return true, err
-	case mayRetry && lostStatements(err) && !c.IsClosed():
-		db.cfg.Logger.WarnContext(ctx, "The server lost the statements prepared on a connection; preparing them again",
-			slog.Int64("tenant_id", r.t.ID), slog.String("schema", r.t.Schema), slog.String("error", err.Error()))
-		stateOf(c).reset()
-		if ferr := c.DeallocateAll(ctx); ferr != nil {
-			c.Close(context.WithoutCancel(ctx))
-		}
+	case mayRetry && db.recoverStatements(ctx, c, &stateOf(c).queries, db.cfg.StatementsPerConn, prepared, text, err,
+		slog.Int64("tenant_id", r.t.ID), slog.String("schema", r.t.Schema)):
 		return true, err
 	}
 	return false, err
@@ -455,6 +443,37 @@ func (db *DB) statement(ctx context.Context, c *pgx.Conn, r *read, text string) 
 	return true, nil
 }
 
+// recoverStatements reports whether a statement that failed with err on c
+// may be tried again on c, after putting the connection's statements
+// right: a prepared statement whose plan went stale (see stalePlan) is
+// dropped from set and prepared again on its next read; when the server
+// lost every statement of the connection (see lostStatements), all are
+// forgotten. attrs name the work in the log.
+func (db *DB) recoverStatements(ctx context.Context, c *pgx.Conn, set *stmtSet, capacity int, prepared bool,
+	text string, err error, attrs ...any) bool {
+	if c.IsClosed() {
+		return false
+	}
+	switch {
+	case prepared && stalePlan(err):
+		db.cfg.Logger.InfoContext(ctx, "Prepared statement went stale; preparing it again",
+			append(attrs, slog.String("error", err.Error()))...)
+		if ferr := set.forget(ctx, c, text, capacity); ferr != nil {
+			c.Close(context.WithoutCancel(ctx))
+		}
+		return true
+	case lostStatements(err):
+		db.cfg.Logger.WarnContext(ctx, "The server lost the statements prepared on a connection; preparing them again",
+			append(attrs, slog.String("error", err.Error()))...)
+		stateOf(c).reset()
+		if ferr := c.DeallocateAll(ctx); ferr != nil {
+			c.Close(context.WithoutCancel(ctx))
+		}
+		return true
+	}
+	return false
+}
+
 // rollback ends a transaction a failed read left open; a failed statement
 // leaves it aborted. A connection that cannot roll back is closed, and the
 // pool replaces it.
@@ -520,49 +539,6 @@ func runRead(ctx context.Context, c *pgx.Conn, b *pgx.Batch, query int, scan fun
 		}
 	}
 	return br.Close()
-}
-
-// Control runs fn in a transaction on the control plane: the public schema
-// only, as the serving role, with no tenant scope. It is the one path to
-// shared tables (users, tokens, reference data), named so that reviews can
-// see every use. Tenant tables are not reachable from it.
-func (db *DB) Control(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) error) error {
-	begin := "BEGIN; " + setLocal(db.control)
-	return pgx.BeginTxFunc(ctx, db.serve, pgx.TxOptions{BeginQuery: begin}, func(tx pgx.Tx) error {
-		return fn(ctx, tx)
-	})
-}
-
-// ControlQuery runs one statement on the control plane, like Control, and
-// hands its rows to scan; a statement without rows hands scan none, and
-// rows.CommandTag tells what it did once scan has closed the rows. The
-// settings and the statement travel in one pipeline and run in one
-// implicit transaction that commits at its end, so the call costs one
-// round trip where Control costs three; it suits any single statement,
-// reads and writes alike. scan must read the rows it needs and not keep
-// them.
-func (db *DB) ControlQuery(ctx context.Context, scan func(pgx.Rows) error, sql string, args ...any) error {
-	conn, err := db.serve.Acquire(ctx)
-	if err != nil {
-		return fmt.Errorf("acquire connection: %w", err)
-	}
-	defer conn.Release()
-	c := conn.Conn()
-	b := &pgx.Batch{}
-	text, settings := setConfig(db.control)
-	b.Queue(text, settings...)
-	b.Queue(sql, args...)
-	if err := runRead(ctx, c, b, 1, scan); err != nil {
-		db.rollback(ctx, c)
-		return err
-	}
-	return nil
-}
-
-// controlScope is the settings of control-plane statements: the public
-// schema only, and the control plane's name in pg_stat_activity.
-func controlScope(appName string) []setting {
-	return []setting{{"search_path", "public"}, {"application_name", appName + ":control"}}
 }
 
 // ErrTenantBusy is returned when a tenant already holds its whole share of

@@ -135,25 +135,35 @@ func TestNoTenantFailsClosed(t *testing.T) {
 // clean whether it succeeds or fails.
 func TestControlQuery(t *testing.T) {
 	t.Parallel()
-	db := openDB(t, tenancy.GuardRole)
+	shared := openDB(t, tenancy.GuardRole)
+	tenancytest.NewTenant(t, shared)
+	db := tenancytest.Reconfigured(t, shared, 1, nil)
 	ctx := context.Background()
-	tenancytest.NewTenant(t, db)
 
-	var path, role, app, kind string
-	err := db.ControlQuery(ctx, func(rows pgx.Rows) error {
-		_, err := pgx.CollectExactlyOneRow(rows, func(r pgx.CollectableRow) (struct{}, error) {
-			return struct{}{}, r.Scan(&path, &role, &app, &kind)
-		})
-		return err
-	}, `SELECT current_setting('search_path'), current_user, a.application_name, k.name
-		FROM pg_stat_activity a, kinds k WHERE a.pid = pg_backend_pid() AND k.id = $1`, 2)
-	require.NoError(t, err)
-	require.Equal(t, "public", path)
-	require.Equal(t, db.Config().ServingRole, role)
-	require.Equal(t, db.Config().AppName+":control", app)
-	require.Equal(t, "fancy", kind)
+	// On its one connection, the first use runs unprepared, the second
+	// prepares the statement in an explicit transaction, the third runs it
+	// prepared in an implicit one: each sees the same scope.
+	const probe = `SELECT current_setting('search_path'), current_user, a.application_name, k.name,
+			EXISTS (SELECT FROM pg_prepared_statements p WHERE p.statement LIKE '%kinds k WHERE a.pid%')
+		FROM pg_stat_activity a, kinds k WHERE a.pid = pg_backend_pid() AND k.id = $1`
+	for use := 1; use <= 3; use++ {
+		var path, role, app, kind string
+		var prepared bool
+		err := db.ControlQuery(ctx, func(rows pgx.Rows) error {
+			_, err := pgx.CollectExactlyOneRow(rows, func(r pgx.CollectableRow) (struct{}, error) {
+				return struct{}{}, r.Scan(&path, &role, &app, &kind, &prepared)
+			})
+			return err
+		}, probe, 2)
+		require.NoError(t, err)
+		require.Equal(t, "public", path)
+		require.Equal(t, db.Config().ServingRole, role)
+		require.Equal(t, db.Config().AppName+":control", app)
+		require.Equal(t, "fancy", kind)
+		require.Equal(t, use > 1, prepared, "use %d", use)
+	}
 
-	err = db.ControlQuery(ctx, func(pgx.Rows) error { return nil }, "SELECT count(*) FROM items")
+	err := db.ControlQuery(ctx, func(pgx.Rows) error { return nil }, "SELECT count(*) FROM items")
 	requirePgCode(t, err, "42P01") // tenant tables are not on the path
 	err = db.ControlQuery(ctx, func(rows pgx.Rows) error {
 		rows.Close()
@@ -167,6 +177,41 @@ func TestControlQuery(t *testing.T) {
 		}, "SELECT 1/0")
 		requirePgCode(t, err, "22012")
 	}
+	requireCleanPool(t, db)
+}
+
+// TestControlStatementStale: a prepared control-plane statement whose
+// result changes under a migration is prepared again, and the call
+// succeeds.
+func TestControlStatementStale(t *testing.T) {
+	t.Parallel()
+	shared := openDB(t, tenancy.GuardRole)
+	db := tenancytest.Reconfigured(t, shared, 1, nil)
+	ctx := context.Background()
+	admin := tenancytest.AdminConn(t, shared)
+	table := "probe_" + strings.ReplaceAll(t.Name(), "/", "_")
+	_, err := admin.Exec(ctx, "CREATE TABLE public."+table+" (a int); INSERT INTO public."+table+" VALUES (1);"+
+		"GRANT SELECT ON public."+table+" TO "+db.Config().ServingRole)
+	require.NoError(t, err)
+	t.Cleanup(func() { admin.Exec(context.Background(), "DROP TABLE public."+table) })
+
+	columns := func() int {
+		var n int
+		err := db.ControlQuery(ctx, func(rows pgx.Rows) error {
+			for rows.Next() {
+				n = len(rows.RawValues())
+			}
+			return rows.Err()
+		}, "SELECT * FROM "+table)
+		require.NoError(t, err)
+		return n
+	}
+	require.Equal(t, 1, columns())
+	require.Equal(t, 1, columns()) // prepared now
+	_, err = admin.Exec(ctx, "ALTER TABLE public."+table+" ADD COLUMN b int")
+	require.NoError(t, err)
+	require.Equal(t, 2, columns())
+	require.Equal(t, 2, columns())
 	requireCleanPool(t, db)
 }
 

@@ -45,9 +45,29 @@ func LoaderName() string {
 	return "go"
 }
 
-// httpTenant is one partner of the load: its host and a member's token.
+// httpTenant is one partner of the load: its host, and a member's
+// personal token and login session, of which one is sent.
 type httpTenant struct {
-	host, token string
+	host, token, session string
+	viaSession           bool
+}
+
+// credential is the header that authenticates the partner's requests.
+func (t httpTenant) credential() (name, value string) {
+	if t.viaSession {
+		return "Cookie", "xat_session=" + t.session
+	}
+	return "Authorization", "Bearer " + t.token
+}
+
+// viaSessions returns tenants authenticating with their login sessions.
+func viaSessions(tenants []httpTenant) []httpTenant {
+	out := make([]httpTenant, len(tenants))
+	for i, t := range tenants {
+		t.viaSession = true
+		out[i] = t
+	}
+	return out
 }
 
 // HTTP measures GET /api/v1/collectors with a bearer token, rotating the
@@ -69,7 +89,7 @@ func HTTP(ctx context.Context, e *Env, o HTTPOptions, w io.Writer) error {
 	}
 
 	xat := map[int][]loadRun{}
-	var pgb, bare []loadRun
+	var pgb, bare, sessions []loadRun
 	for round := 0; round < o.Rounds; round++ {
 		r, err := e.pgbench(ctx, o.Clients, o.Duration)
 		if err != nil {
@@ -88,6 +108,11 @@ func HTTP(ctx context.Context, e *Env, o HTTPOptions, w io.Writer) error {
 			}
 			xat[n] = append(xat[n], r)
 		}
+		r, err = e.loadServer(ctx, o, xatServer(e, o, o.Tenants[0]), viaSessions(tenants[:o.Tenants[0]]))
+		if err != nil {
+			return err
+		}
+		sessions = append(sessions, r)
 	}
 
 	base := medianRun(pgb)
@@ -104,11 +129,17 @@ func HTTP(ctx context.Context, e *Env, o HTTPOptions, w io.Writer) error {
 		fmt.Fprintf(w, "| XAT, Host rotating over %d partners | %.0f | %.2f | %s | %s | %s | %d MiB |\n",
 			n, r.rate, r.rate/base.rate, us(r.postgres), us(r.server), us(r.loader), r.rssKiB/1024)
 	}
+	sr := medianRun(sessions)
+	fmt.Fprintf(w, "| XAT, Host rotating over %d partners, login session cookie instead of token | %.0f | %.2f | %s | %s | %s | %d MiB |\n",
+		o.Tenants[0], sr.rate, sr.rate/base.rate, us(sr.postgres), us(sr.server), us(sr.loader), sr.rssKiB/1024)
 	if len(o.Tenants) >= 2 {
 		first, last := medianRun(xat[o.Tenants[0]]), medianRun(xat[o.Tenants[len(o.Tenants)-1]])
 		fmt.Fprintf(w, "\nRate over %d partners relative to %d: %.2f.\n", o.Tenants[len(o.Tenants)-1], o.Tenants[0], last.rate/first.rate)
 	}
 	fmt.Fprintf(w, "\nRate over %d partners relative to the bare Go server: %.2f.\n", o.Tenants[0], medianRun(xat[o.Tenants[0]]).rate/b.rate)
+	fmt.Fprintf(w, "\nRate with session cookies relative to tokens, over %d partners: %.2f (a token's grant is cached for seconds; "+
+		"a session is read from the database on every request, so that a logout takes effect at once).\n",
+		o.Tenants[0], sr.rate/medianRun(xat[o.Tenants[0]]).rate)
 	fmt.Fprintf(w, "\nThe bare Go server is the least any Go HTTP server over PostgreSQL does: net/http, a pgx pool of the same size, "+
 		"and per request pgbench -S's query (one prepared statement, random key) and a small JSON answer; no tenant, "+
 		"authentication, logs or metrics. Loaded by the same generator with the same headers, it shows what HTTP and Go "+
@@ -172,8 +203,8 @@ func perRequest(d time.Duration, rate float64, span time.Duration) time.Duration
 	return time.Duration(float64(d) / n)
 }
 
-// seedHTTP creates n partners, each with a member, a token and five
-// collectors named after the partner.
+// seedHTTP creates n partners, each with a member, its token and login
+// session, and five collectors named after the partner.
 func (e *Env) seedHTTP(ctx context.Context, n int) ([]httpTenant, error) {
 	store := postgres.New(e.DB)
 	hash, err := auth.TestHasher.Hash("benchmark-password")
@@ -205,7 +236,11 @@ func (e *Env) seedHTTP(ctx context.Context, n int) ([]httpTenant, error) {
 				return nil, err
 			}
 		}
-		out = append(out, httpTenant{host: fmt.Sprintf("h%05d.load.test", i), token: plain})
+		session, sh := auth.NewToken(auth.KindSession)
+		if err := store.CreateSession(ctx, sh, u.ID, &t.ID, time.Now().Add(24*time.Hour), "192.0.2.1"); err != nil {
+			return nil, err
+		}
+		out = append(out, httpTenant{host: fmt.Sprintf("h%05d.load.test", i), token: plain, session: session})
 	}
 	// As pgbench -i does, leave the tables vacuumed and analysed, so that
 	// autovacuum does not analyse thousands of new tables (and invalidate
@@ -336,22 +371,25 @@ var (
 )
 
 // wrk loads url with Debian's wrk (two threads, clients keep-alive
-// connections), rotating the Host header and token over tenants from a Lua
+// connections), rotating the Host header and credential over tenants from a Lua
 // script, and returns requests per second and the CPU time wrk used. Any
 // error or non-2xx answer fails the run.
 func wrk(ctx context.Context, url string, tenants []httpTenant, clients int, d time.Duration) (float64, time.Duration, error) {
 	var lua strings.Builder
-	lua.WriteString("local hosts, tokens = {}, {}\n")
+	lua.WriteString("local hosts, creds = {}, {}\n")
+	header := "Authorization"
 	for i, t := range tenants {
-		fmt.Fprintf(&lua, "hosts[%d] = %q; tokens[%d] = %q\n", i+1, t.host, i+1, "Bearer "+t.token)
+		var value string
+		header, value = t.credential()
+		fmt.Fprintf(&lua, "hosts[%d] = %q; creds[%d] = %q\n", i+1, t.host, i+1, value)
 	}
 	fmt.Fprintf(&lua, `local n, i = %d, 0
 function init(args) i = math.random(n) end
 function request()
   i = i %% n + 1
-  return wrk.format("GET", nil, {["Host"] = hosts[i], ["Authorization"] = tokens[i]})
+  return wrk.format("GET", nil, {["Host"] = hosts[i], [%q] = creds[i]})
 end
-`, len(tenants))
+`, len(tenants), header)
 	f, err := os.CreateTemp("", "xatbench-*.lua")
 	if err != nil {
 		return 0, 0, err
@@ -400,7 +438,7 @@ func runLoad(ctx context.Context, url string, tenants []httpTenant, clients int,
 				t := tenants[i%len(tenants)]
 				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 				req.Host = t.host
-				req.Header.Set("Authorization", "Bearer "+t.token)
+				req.Header.Set(t.credential())
 				resp, err := client.Do(req)
 				if err == nil {
 					body, _ := io.ReadAll(resp.Body)
