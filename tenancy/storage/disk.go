@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 )
 
 const (
@@ -19,11 +20,8 @@ const (
 
 	// tempPrefix starts the names of uploads in progress. Keys never have a
 	// segment starting with a dot, so a temp file cannot be named by a key
-	// and List skips it.
-	//
-	// TODO: temp files of uploads cut short by a crash stay until the
-	// tenant's DeletePrefix; nothing sweeps them, so a crash loop during
-	// uploads leaks disk space.
+	// and List skips it. Uploads cut short by a crash leave theirs behind,
+	// for SweepTemp.
 	tempPrefix = ".upload-"
 )
 
@@ -139,6 +137,42 @@ func (d *disk) List(ctx context.Context, prefix string, fn func(key string, a At
 		return fn(p, Attrs{Size: fi.Size(), ModTime: fi.ModTime()})
 	})
 	return err
+}
+
+// sweepTemp removes the temp files of uploads not written to since before,
+// in every directory of the bucket, and returns how many it removed.
+func (d *disk) sweepTemp(ctx context.Context, before time.Time) (int, error) {
+	n := 0
+	err := fs.WalkDir(d.root.FS(), ".", func(p string, de fs.DirEntry, err error) error {
+		if err != nil {
+			if isNotExist(err) {
+				return nil // removed while walking
+			}
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if de.IsDir() || !de.Type().IsRegular() || !strings.HasPrefix(de.Name(), tempPrefix) {
+			return nil
+		}
+		fi, err := de.Info()
+		if isNotExist(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if !fi.ModTime().Before(before) {
+			return nil
+		}
+		if err := d.root.Remove(filepath.FromSlash(p)); err != nil && !isNotExist(err) {
+			return err
+		}
+		n++
+		return nil
+	})
+	return n, err
 }
 
 // removePrefix removes the directory of prefix with everything in it.

@@ -77,6 +77,32 @@ type prefixRemover interface {
 	removePrefix(ctx context.Context, prefix string) error
 }
 
+// tempSweeper is a Bucket that keeps uploads in progress as files of its
+// own, which a crash may leave behind.
+type tempSweeper interface {
+	sweepTemp(ctx context.Context, before time.Time) (int, error)
+}
+
+// SweepTemp removes what uploads cut short by a crash left behind, across
+// every tenant: the temp files not written to for olderThan. An upload in
+// progress writes to its file continuously, so olderThan must be longer
+// than any upload may stall (the server's read timeout). It returns how
+// many files it removed. Buckets that keep no temp files of their own (S3,
+// whose unfinished multipart uploads a lifecycle rule ends) have nothing
+// to sweep. It is maintenance, meant for a periodic job, and the one
+// method of Store that takes no tenant.
+func (s *Store) SweepTemp(ctx context.Context, olderThan time.Duration) (int, error) {
+	ts, ok := s.bucket.(tempSweeper)
+	if !ok {
+		return 0, nil
+	}
+	n, err := ts.sweepTemp(ctx, time.Now().Add(-olderThan))
+	if err != nil {
+		return n, fmt.Errorf("sweep temp files: %w", err)
+	}
+	return n, nil
+}
+
 // Store keeps tenant files under per-tenant prefixes of a Bucket. Every
 // method takes its tenant from the context and fails with
 // tenancy.ErrNoTenant without one. A Store is safe for concurrent use.

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"gocloud.dev/blob"
@@ -541,6 +542,45 @@ func TestDeletePrefixRemovesTempFiles(t *testing.T) {
 
 	require.NoError(t, f.store.DeletePrefix(ctx))
 	require.Empty(t, f.files(t))
+}
+
+// TestSweepTemp: the sweep removes the temp files that crashed uploads
+// left, in every tenant's tree, and keeps objects and uploads still being
+// written.
+func TestSweepTemp(t *testing.T) {
+	t.Parallel()
+	f := setupDisk(t)
+	ctx := t.Context()
+	a, err := f.store.Put(as(t, tenantA), "1", strings.NewReader("a"), 10)
+	require.NoError(t, err)
+	b, err := f.store.Put(as(t, tenantB), "collector-2/x", strings.NewReader("b"), 10)
+	require.NoError(t, err)
+
+	old := time.Now().Add(-25 * time.Hour)
+	crashed := []string{"tenant_a/1/.upload-crashed", "tenant_b/collector-2/x/.upload-crashed"}
+	for _, name := range crashed {
+		p := filepath.Join(f.dir, filepath.FromSlash(name))
+		require.NoError(t, os.WriteFile(p, []byte("partial"), 0o600))
+		require.NoError(t, os.Chtimes(p, old, old))
+	}
+	// An upload in progress, and an object as old as the crashed files.
+	live := filepath.Join(f.dir, "tenant_a", "1", ".upload-live")
+	require.NoError(t, os.WriteFile(live, []byte("partial"), 0o600))
+	require.NoError(t, os.Chtimes(filepath.Join(f.dir, filepath.FromSlash(a.Key)), old, old))
+
+	n, err := f.store.SweepTemp(ctx, 24*time.Hour)
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+	require.ElementsMatch(t, []string{a.Key, b.Key, "tenant_a/1/.upload-live"}, f.files(t))
+
+	n, err = f.store.SweepTemp(ctx, 24*time.Hour)
+	require.NoError(t, err)
+	require.Zero(t, n)
+
+	// A bucket without temp files of its own has nothing to sweep.
+	n, err = setupMemblob(t).store.SweepTemp(ctx, 0)
+	require.NoError(t, err)
+	require.Zero(t, n)
 }
 
 func TestConcurrentPuts(t *testing.T) {
