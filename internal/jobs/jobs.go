@@ -1,5 +1,6 @@
-// Package jobs runs XAT's background work, the analyses of uploaded
-// captures, on River: a job queue kept in PostgreSQL, in public.
+// Package jobs runs XAT's background work on River, a job queue kept in
+// PostgreSQL, in public: the analyses of uploaded captures, and periodic
+// maintenance (see MaintenanceArgs).
 //
 // A job is added in the same transaction as the row that needs it
 // (EnqueueAnalysis is a postgres.Enqueue), from inside that row's tenant
@@ -50,6 +51,12 @@ const (
 	DefaultMaxAttempts      = 5
 	DefaultJobTimeout       = time.Hour
 	DefaultProgressInterval = time.Second
+
+	// MaintenanceQueue is the River queue of maintenance jobs (see
+	// MaintenanceArgs), worked one at a time by every working client.
+	MaintenanceQueue           = "maintenance"
+	DefaultMaintenanceInterval = time.Hour
+	DefaultTempFileAge         = 24 * time.Hour
 )
 
 // Config holds what a Client needs. DB, Store and Files are required by
@@ -81,6 +88,16 @@ type Config struct {
 	// ProgressInterval is the least time between two progress writes of
 	// a running analysis. Default DefaultProgressInterval.
 	ProgressInterval time.Duration
+
+	// MaintenanceInterval is how often maintenance runs (see
+	// MaintenanceArgs), and once when a client becomes the leader.
+	// Default DefaultMaintenanceInterval; negative turns it off.
+	MaintenanceInterval time.Duration
+
+	// TempFileAge is how long an upload's temp file goes unwritten before
+	// maintenance takes it for a crash's leftover. It must be longer than
+	// any upload may stall. Default DefaultTempFileAge.
+	TempFileAge time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -88,6 +105,8 @@ func (c Config) withDefaults() Config {
 	c.MaxAttempts = cmp.Or(c.MaxAttempts, DefaultMaxAttempts)
 	c.JobTimeout = cmp.Or(c.JobTimeout, DefaultJobTimeout)
 	c.ProgressInterval = cmp.Or(c.ProgressInterval, DefaultProgressInterval)
+	c.MaintenanceInterval = cmp.Or(c.MaintenanceInterval, DefaultMaintenanceInterval)
+	c.TempFileAge = cmp.Or(c.TempFileAge, DefaultTempFileAge)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -117,6 +136,9 @@ func New(pool *pgxpool.Pool, cfg Config) (*Client, error) {
 	if err := river.AddWorkerSafely(workers, &analysisWorker{cfg: cfg}); err != nil {
 		return nil, fmt.Errorf("jobs: %w", err)
 	}
+	if err := river.AddWorkerSafely(workers, &maintenanceWorker{cfg: cfg}); err != nil {
+		return nil, fmt.Errorf("jobs: %w", err)
+	}
 	rc := &river.Config{
 		Logger:  cfg.Logger,
 		Schema:  schema,
@@ -126,6 +148,10 @@ func New(pool *pgxpool.Pool, cfg Config) (*Client, error) {
 	}
 	if cfg.Workers > 0 {
 		rc.Queues = map[string]river.QueueConfig{cfg.Queue: {MaxWorkers: cfg.Workers}}
+		if cfg.MaintenanceInterval > 0 {
+			rc.Queues[MaintenanceQueue] = river.QueueConfig{MaxWorkers: 1}
+			rc.PeriodicJobs = []*river.PeriodicJob{maintenance(cfg)}
+		}
 	}
 	r, err := river.NewClient(riverpgxv5.New(pool), rc)
 	if err != nil {

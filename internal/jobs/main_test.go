@@ -34,24 +34,38 @@ type queueDB struct {
 	owner *pgxpool.Pool
 }
 
+type queueKey struct {
+	guard tenancy.Guard
+	name  string
+}
+
 var queues struct {
 	mu  sync.Mutex
-	dbs map[tenancy.Guard]*queueDB
+	dbs map[queueKey]*queueDB
 }
 
 // openQueueDB returns the test database of guard, migrated with XAT's
 // migrations and River's, shared by every test of the binary.
 func openQueueDB(t *testing.T, guard tenancy.Guard) *queueDB {
 	t.Helper()
+	return openNamedQueueDB(t, guard, "jobs")
+}
+
+// openNamedQueueDB is openQueueDB for a database of its own, named name,
+// for tests whose clients must not meet other tests' clients (River elects
+// one leader among all the clients of a database).
+func openNamedQueueDB(t *testing.T, guard tenancy.Guard, name string) *queueDB {
+	t.Helper()
 	shared, err := migrations.Shared()
 	require.NoError(t, err)
 	tenant, err := migrations.Tenant()
 	require.NoError(t, err)
-	db := tenancytest.Open(t, tenancytest.Options{Shared: shared, Tenant: tenant, Guard: guard, Name: "jobs"})
+	db := tenancytest.Open(t, tenancytest.Options{Shared: shared, Tenant: tenant, Guard: guard, Name: name})
 
 	queues.mu.Lock()
 	defer queues.mu.Unlock()
-	if q := queues.dbs[guard]; q != nil {
+	key := queueKey{guard, name}
+	if q := queues.dbs[key]; q != nil {
 		return q
 	}
 	cfg, err := pgxpool.ParseConfig(tenancytest.ConnString(t))
@@ -66,9 +80,9 @@ func openQueueDB(t *testing.T, guard tenancy.Guard) *queueDB {
 	require.NoError(t, err)
 	q := &queueDB{db: db, owner: owner}
 	if queues.dbs == nil {
-		queues.dbs = make(map[tenancy.Guard]*queueDB)
+		queues.dbs = make(map[queueKey]*queueDB)
 	}
-	queues.dbs[guard] = q
+	queues.dbs[key] = q
 	return q
 }
 
@@ -142,6 +156,8 @@ func (f *fixture) worker(t *testing.T) *jobs.Client {
 		Workers:          2,
 		Queue:            f.queue,
 		ProgressInterval: time.Millisecond,
+		// Maintenance has a test of its own, on a database of its own.
+		MaintenanceInterval: -1,
 	})
 	require.NoError(t, err)
 	require.NoError(t, w.Start(context.Background()))
