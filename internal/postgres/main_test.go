@@ -112,6 +112,18 @@ func newUser(t *testing.T, s *postgres.Store) *postgres.User {
 	return u
 }
 
+// memberOfTwo returns a new user who is a member of the fixture's partner
+// in role and of another partner in otherRole, so that a lookup can be
+// seen to return the role on the right one.
+func memberOfTwo(t *testing.T, f *fixture, role, otherRole string) *postgres.User {
+	t.Helper()
+	ctx := context.Background()
+	u := newUser(t, f.store)
+	require.NoError(t, f.store.AddMember(ctx, f.tenant.ID, u.ID, role))
+	require.NoError(t, f.store.AddMember(ctx, newTenant(t, f.db).ID, u.ID, otherRole))
+	return u
+}
+
 // adminExec runs SQL as the database owner, outside every guard, to set up
 // states the store does not produce (a backdated timestamp).
 func adminExec(t *testing.T, db *tenancy.DB, sql string, args ...any) {

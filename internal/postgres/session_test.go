@@ -186,10 +186,7 @@ func TestSessionAccess(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	ctx := context.Background()
-	u := newUser(t, f.store)
-	require.NoError(t, f.store.AddMember(ctx, f.tenant.ID, u.ID, postgres.RoleAdmin))
-	other := newTenant(t, f.db)
-	require.NoError(t, f.store.AddMember(ctx, other.ID, u.ID, postgres.RoleMember))
+	u := memberOfTwo(t, f, postgres.RoleAdmin, postgres.RoleMember)
 	expires := time.Now().Add(time.Hour)
 
 	_, hash := auth.NewToken(auth.KindSession)
