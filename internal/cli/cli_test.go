@@ -28,7 +28,7 @@ func requireFails(t *testing.T, r result, code int, want string) {
 	require.Contains(t, r.stderr, want)
 }
 
-var summaryLine = regexp.MustCompile(`(?m)^\d+ tenant schemas?: \d+ current, 0 pending \(0 failed\); shared \d+/\d+$`)
+var summaryLine = regexp.MustCompile(`(?m)^\d+ tenant schemas?: \d+ current, 0 pending \(0 failed\); shared \d+/\d+; job queue (\d+)/(\d+)$`)
 
 func TestMigrateAndStatus(t *testing.T) {
 	needDB(t)
@@ -43,6 +43,7 @@ func TestMigrateAndStatus(t *testing.T) {
 	r = xat(t, "migrate", "--dry-run", "--parallel", "4")
 	requireOK(t, r)
 	require.Contains(t, r.stdout, "dry run: tenants: 0 schemas would migrate\n")
+	require.Regexp(t, `(?m)^dry run: job queue: at River version \d+, nothing to apply$`, r.stdout)
 
 	r = xat(t, "migrate", "--schema", acme.schema)
 	requireOK(t, r)
@@ -53,12 +54,16 @@ func TestMigrateAndStatus(t *testing.T) {
 
 	r = xat(t, "migrate", "status", "--check")
 	requireOK(t, r)
-	require.Regexp(t, summaryLine, r.stdout)
+	m := summaryLine.FindStringSubmatch(r.stdout)
+	require.NotNil(t, m, r.stdout)
+	require.Equal(t, m[1], m[2], "the job queue is current")
+	require.NotEqual(t, "0", m[1])
 	require.NotContains(t, r.stdout, "SCHEMA", "nothing pending, so nothing listed")
 
 	r = xat(t, "migrate", "status", "--all")
 	requireOK(t, r)
 	require.Regexp(t, `(?m)^public +shared +\d+ +\d+ +current$`, r.stdout)
+	require.Regexp(t, `(?m)^public +job queue +\d+ +\d+ +current$`, r.stdout)
 	require.Regexp(t, `(?m)^`+acme.schema+` +tenant +\d+ +\d+ +current$`, r.stdout)
 
 	r = xat(t, "migrate", "status", "--json", "--all")
@@ -67,6 +72,8 @@ func TestMigrateAndStatus(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &st))
 	require.Zero(t, st.Summary.Pending)
 	require.Equal(t, st.Summary.SharedLatest, st.Summary.SharedVersion)
+	require.Equal(t, st.Summary.QueueLatest, st.Summary.QueueVersion)
+	require.NotZero(t, st.Summary.QueueVersion)
 	require.Equal(t, "public", st.Schemas[0].Schema)
 }
 

@@ -82,12 +82,16 @@ func (a *app) migrate(cmd *cobra.Command, opts tenancy.MigrateOptions) error {
 	defer db.Close()
 
 	// The job queue's tables come with the shared step, before the shared
-	// set, which grants tenants their access to them.
-	//
-	// TODO: River's own version is not in tenancy's schema state: migrate
-	// status, --check and --dry-run do not report pending River migrations,
-	// which only a real run applies.
-	if (opts.Shared || !opts.Tenant) && !opts.DryRun {
+	// set, which grants tenants their access to them. River keeps their
+	// version; a dry run reads it.
+	switch {
+	case (opts.Shared || !opts.Tenant) && opts.DryRun:
+		current, latest, err := jobQueueVersion(ctx, t.adminURL)
+		if err != nil {
+			return err
+		}
+		printJobsDryRun(out, current, latest)
+	case opts.Shared || !opts.Tenant:
 		applied, err := a.migrateJobs(ctx, t.adminURL)
 		if err != nil {
 			return err
@@ -114,6 +118,14 @@ func printJobsReport(w io.Writer, applied []int) {
 		return
 	}
 	fmt.Fprintf(w, "job queue: applied River migrations %d -> %d\n", applied[0], applied[len(applied)-1])
+}
+
+func printJobsDryRun(w io.Writer, current, latest int) {
+	if current >= latest {
+		fmt.Fprintf(w, "dry run: job queue: at River version %d, nothing to apply\n", current)
+		return
+	}
+	fmt.Fprintf(w, "dry run: job queue: would apply River migrations %d -> %d\n", current+1, latest)
 }
 
 func printMigrateReport(w io.Writer, rep *tenancy.MigrateReport, opts tenancy.MigrateOptions) {

@@ -16,7 +16,8 @@ func (a *app) migrateStatusCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show the migration state of every schema",
-		Long: `Show the migration state of public and of the tenant schemas: version,
+		Long: `Show the migration state of public (the shared set and the job queue's
+tables, whose version River keeps) and of the tenant schemas: version,
 latest version, and the error of a failed last attempt. Only schemas with
 something pending are listed unless --all is given; a summary line ends the
 output either way. With --check the command exits 1 when anything is
@@ -24,17 +25,26 @@ pending, for deploy scripts.`,
 		Args: args(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			db, done, err := a.open(ctx)
+			t, err := a.target(ctx)
 			if err != nil {
 				return err
 			}
-			defer done()
+			defer t.close()
+			db, err := a.connect(ctx, t, openOpts{})
+			if err != nil {
+				return err
+			}
+			defer db.Close()
 
 			states, err := db.Status(ctx)
 			if err != nil {
 				return err
 			}
-			st := summarize(states)
+			queue := tenancy.SchemaState{Schema: "public", Component: queueComponent}
+			if queue.Version, queue.Latest, err = jobQueueVersion(ctx, t.adminURL); err != nil {
+				return err
+			}
+			st := summarize(append(states, queue))
 			if asJSON {
 				err = writeJSON(cmd.OutOrStdout(), st.view(all))
 			} else {
@@ -56,9 +66,14 @@ pending, for deploy scripts.`,
 	return cmd
 }
 
+// queueComponent names the job queue's tables (River's, in public) in
+// migration status; River keeps their version.
+const queueComponent = "job queue"
+
 // migrationStatus is the fleet's migration state, counted.
 type migrationStatus struct {
 	shared  tenancy.SchemaState
+	queue   *tenancy.SchemaState // nil when not read
 	tenants []tenancy.SchemaState
 
 	current, pendingCount, failed int
@@ -67,8 +82,12 @@ type migrationStatus struct {
 func summarize(states []tenancy.SchemaState) *migrationStatus {
 	st := &migrationStatus{}
 	for _, s := range states {
-		if s.Component == "shared" {
+		switch s.Component {
+		case "shared":
 			st.shared = s
+			continue
+		case queueComponent:
+			st.queue = &s
 			continue
 		}
 		st.tenants = append(st.tenants, s)
@@ -86,7 +105,7 @@ func summarize(states []tenancy.SchemaState) *migrationStatus {
 }
 
 func (st *migrationStatus) pending() bool {
-	return st.pendingCount > 0 || st.shared.Pending()
+	return st.pendingCount > 0 || st.shared.Pending() || st.queue != nil && st.queue.Pending()
 }
 
 // listed returns the schemas to show: all of them, or those pending.
@@ -94,6 +113,9 @@ func (st *migrationStatus) listed(all bool) []tenancy.SchemaState {
 	var out []tenancy.SchemaState
 	if all || st.shared.Pending() {
 		out = append(out, st.shared)
+	}
+	if st.queue != nil && (all || st.queue.Pending()) {
+		out = append(out, *st.queue)
 	}
 	for _, s := range st.tenants {
 		if all || s.Pending() {
@@ -104,9 +126,13 @@ func (st *migrationStatus) listed(all bool) []tenancy.SchemaState {
 }
 
 func (st *migrationStatus) summary() string {
-	return fmt.Sprintf("%s: %d current, %d pending (%d failed); shared %d/%d",
+	s := fmt.Sprintf("%s: %d current, %d pending (%d failed); shared %d/%d",
 		plural(len(st.tenants), "tenant schema"), st.current, st.pendingCount, st.failed,
 		st.shared.Version, st.shared.Latest)
+	if st.queue != nil {
+		s += fmt.Sprintf("; job queue %d/%d", st.queue.Version, st.queue.Latest)
+	}
+	return s
 }
 
 func (st *migrationStatus) print(w io.Writer, all bool) error {
@@ -147,6 +173,8 @@ type statusView struct {
 		Failed        int `json:"failed"`
 		SharedVersion int `json:"shared_version"`
 		SharedLatest  int `json:"shared_latest"`
+		QueueVersion  int `json:"job_queue_version,omitempty"`
+		QueueLatest   int `json:"job_queue_latest,omitempty"`
 	} `json:"summary"`
 }
 
@@ -161,5 +189,8 @@ func (st *migrationStatus) view(all bool) statusView {
 	v.Summary.Failed = st.failed
 	v.Summary.SharedVersion = st.shared.Version
 	v.Summary.SharedLatest = st.shared.Latest
+	if st.queue != nil {
+		v.Summary.QueueVersion, v.Summary.QueueLatest = st.queue.Version, st.queue.Latest
+	}
 	return v
 }

@@ -63,6 +63,31 @@ func TestStatusSummaryCurrent(t *testing.T) {
 	require.Contains(t, buf.String(), "1 tenant schema: 1 current, 0 pending (0 failed); shared 1/2\n")
 }
 
+func TestStatusJobQueuePending(t *testing.T) {
+	t.Parallel()
+	st := summarize([]tenancy.SchemaState{
+		{Schema: "public", Component: "shared", Version: 2, Latest: 2},
+		{Schema: "tenant_a", Component: "tenant", Version: 1, Latest: 1},
+		{Schema: "public", Component: queueComponent, Version: 6, Latest: 8},
+	})
+	require.True(t, st.pending(), "River's migrations are pending")
+	var buf bytes.Buffer
+	require.NoError(t, st.print(&buf, false))
+	require.Equal(t, ""+
+		"SCHEMA  SET        VERSION  LATEST  STATE    LAST ERROR\n"+
+		"public  job queue  6        8       pending\n"+
+		"1 tenant schema: 1 current, 0 pending (0 failed); shared 2/2; job queue 6/8\n", buf.String())
+	v := st.view(false)
+	require.Equal(t, 6, v.Summary.QueueVersion)
+	require.Equal(t, 8, v.Summary.QueueLatest)
+
+	buf.Reset()
+	printJobsDryRun(&buf, 6, 8)
+	printJobsDryRun(&buf, 8, 8)
+	require.Equal(t, "dry run: job queue: would apply River migrations 7 -> 8\n"+
+		"dry run: job queue: at River version 8, nothing to apply\n", buf.String())
+}
+
 func TestPrintMigrateReport(t *testing.T) {
 	t.Parallel()
 	rep := &tenancy.MigrateReport{

@@ -141,17 +141,38 @@ func jobPool(ctx context.Context, adminURL string, workers int) (*pgxpool.Pool, 
 // owner. It runs before the shared set, which grants tenant roles their
 // access to River's tables once they exist.
 func (a *app) migrateJobs(ctx context.Context, adminURL string) ([]int, error) {
+	pool, err := ownerPool(ctx, adminURL)
+	if err != nil {
+		return nil, err
+	}
+	defer pool.Close()
+	return jobs.Migrate(ctx, pool, a.logger)
+}
+
+// jobQueueVersion returns the job queue's version in the database and the
+// latest one, read as the owner of River's tables.
+func jobQueueVersion(ctx context.Context, adminURL string) (current, latest int, err error) {
+	pool, err := ownerPool(ctx, adminURL)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer pool.Close()
+	return jobs.QueueVersion(ctx, pool)
+}
+
+// ownerPool opens a pool of two connections as the owner of the schemas:
+// River's migrator holds its lock on one and migrates on the other.
+func ownerPool(ctx context.Context, adminURL string) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(adminURL)
 	if err != nil {
 		return nil, fmt.Errorf("parse database connection: %w", err)
 	}
-	cfg.MaxConns = 2 // one holds the migration lock, one migrates
+	cfg.MaxConns = 2
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
-	defer pool.Close()
-	return jobs.Migrate(ctx, pool, a.logger)
+	return pool, nil
 }
 
 // warnPending logs when migrations are pending, which the job workers

@@ -223,6 +223,27 @@ func (c *Client) Run(ctx context.Context, grace time.Duration) error {
 	return c.Stop(sctx)
 }
 
+// QueueVersion returns the version of River's tables in the database and
+// the latest version this program's River knows; the queue has migrations
+// pending while the first is below the second. It only reads.
+func QueueVersion(ctx context.Context, pool *pgxpool.Pool) (current, latest int, err error) {
+	m, err := rivermigrate.New(riverpgxv5.New(pool), &rivermigrate.Config{Schema: schema, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return 0, 0, fmt.Errorf("job queue migrator: %w", err)
+	}
+	existing, err := m.ExistingVersions(ctx)
+	if err != nil {
+		return 0, 0, fmt.Errorf("job queue version: %w", err)
+	}
+	if len(existing) > 0 {
+		current = existing[len(existing)-1].Version
+	}
+	if all := m.AllVersions(); len(all) > 0 {
+		latest = all[len(all)-1].Version
+	}
+	return current, latest, nil
+}
+
 // Migrate applies River's pending migrations through pool, which must log
 // in as the owner of the schemas, then grants tenant roles what they need
 // of the queue (see postgres.MigrateJobQueue). It returns the River
