@@ -106,6 +106,7 @@ func (a *app) serveWith(ctx context.Context, o serveOptions) error {
 		SecureCookies:  a.cfg.SecureCookies,
 		SessionTTL:     a.cfg.SessionIdle,
 		SessionMaxAge:  a.cfg.SessionMaxAge,
+		LoginLimits:    httpapi.LoginLimits{PerAccount: a.cfg.LoginLimitAccount, PerAddr: a.cfg.LoginLimitAddr},
 		Data:           httpapi.DataConfig{Files: b.files, Jobs: b.jobs},
 		Cache:          kv,
 	}, db, store, resolver, a.logger)

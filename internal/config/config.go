@@ -21,6 +21,8 @@
 //	XAT_SECURE_COOKIES        --secure-cookies            mark session cookies Secure (default false)
 //	XAT_SESSION_IDLE          --session-idle              a session ends after this long unused (default 12h)
 //	XAT_SESSION_MAX_AGE       --session-max-age           and this long after login, however used (default 168h)
+//	XAT_LOGIN_LIMIT_ACCOUNT   --login-limit-account       login attempts per account per 15 minutes, all instances (default 10)
+//	XAT_LOGIN_LIMIT_ADDR      --login-limit-addr          login attempts per client address per 15 minutes (default 100)
 //	XAT_STORAGE_URL           --storage-url               uploaded files: file:///dir or s3://bucket (default file://<data dir>/files)
 //	XAT_CACHE_URL             --cache-url                 cache: memory:// or redis://host:port/db (default memory://)
 //
@@ -127,6 +129,11 @@ type Config struct {
 	// however often it is used. Default 7 days (168h).
 	SessionMaxAge time.Duration
 
+	// LoginLimitAccount and LoginLimitAddr are how many login attempts
+	// one account, and one client address, may make per 15 minutes,
+	// counted across every instance.
+	LoginLimitAccount, LoginLimitAddr int
+
 	// StorageURL says where uploaded files are kept (see storage.Open):
 	// file:///absolute/dir for local disk, s3://bucket?... for an
 	// S3-compatible bucket. Default file://<DataDir>/files, with DataDir
@@ -226,6 +233,10 @@ var (
 		"a login session ends after this long unused"}
 	sessionMaxAge = setting{"XAT_SESSION_MAX_AGE", "session-max-age", "duration", "168h",
 		"a login session ends this long after the login, however often it is used"}
+	loginLimitAccount = setting{"XAT_LOGIN_LIMIT_ACCOUNT", "login-limit-account", "n", "10",
+		"login attempts one account may make per 15 minutes, counted across every instance"}
+	loginLimitAddr = setting{"XAT_LOGIN_LIMIT_ADDR", "login-limit-addr", "n", "100",
+		"login attempts one client address may make per 15 minutes (raise it for users behind one NAT)"}
 	storageURL = setting{"XAT_STORAGE_URL", "storage-url", "url", "",
 		"where uploaded files are kept: file:///dir or s3://bucket (default: file://<data dir>/files)"}
 	cacheURL = setting{"XAT_CACHE_URL", "cache-url", "url", "memory://",
@@ -235,7 +246,7 @@ var (
 		databaseURL, servingURL, dataDir, schemaPrefix, rolePrefix,
 		guard, poolSize, maxConnsPerTenant, poolLanes, preparedStatements, logLevel, logFormat,
 		addr, publicHosts, trustedProxies, pathPrefix, secureCookies, sessionIdle, sessionMaxAge,
-		storageURL, cacheURL,
+		loginLimitAccount, loginLimitAddr, storageURL, cacheURL,
 	}
 )
 
@@ -327,6 +338,8 @@ func Load(lookupEnv func(string) (string, bool), fs *pflag.FlagSet) (Config, err
 	if c.SessionIdle > c.SessionMaxAge {
 		r.fail(sessionIdle, fmt.Sprintf("%s is longer than %s (%s)", c.SessionIdle, sessionMaxAge.env, c.SessionMaxAge))
 	}
+	c.LoginLimitAccount = r.int(loginLimitAccount, 1, 1_000_000, 10)
+	c.LoginLimitAddr = r.int(loginLimitAddr, 1, 1_000_000, 100)
 	c.StorageURL = r.storageURL(c.DataDir)
 	c.CacheURL = r.cacheURL()
 

@@ -42,6 +42,8 @@ func TestLoadDefaults(t *testing.T) {
 		PublicHosts:        []string{"localhost", "127.0.0.1"},
 		SessionIdle:        12 * time.Hour,
 		SessionMaxAge:      7 * 24 * time.Hour,
+		LoginLimitAccount:  10,
+		LoginLimitAddr:     100,
 		StorageURL:         "file://" + filepath.ToSlash(filepath.Join(wd, ".xat", "files")),
 		CacheURL:           "memory://",
 	}, c)
@@ -114,15 +116,18 @@ func TestLoadCacheURL(t *testing.T) {
 func TestLoadServerSettings(t *testing.T) {
 	t.Parallel()
 	c, err := Load(env(map[string]string{
-		"XAT_ADDR":            "0.0.0.0:9000",
-		"XAT_PUBLIC_HOSTS":    "Admin.Example.com., localhost:8080",
-		"XAT_TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.7",
-		"XAT_PATH_PREFIX":     "true",
-		"XAT_SECURE_COOKIES":  "1",
-		"XAT_SESSION_IDLE":    "30m",
-		"XAT_SESSION_MAX_AGE": "24h",
+		"XAT_ADDR":             "0.0.0.0:9000",
+		"XAT_PUBLIC_HOSTS":     "Admin.Example.com., localhost:8080",
+		"XAT_TRUSTED_PROXIES":  "10.0.0.0/8, 192.168.1.7",
+		"XAT_PATH_PREFIX":      "true",
+		"XAT_SECURE_COOKIES":   "1",
+		"XAT_SESSION_IDLE":     "30m",
+		"XAT_SESSION_MAX_AGE":  "24h",
+		"XAT_LOGIN_LIMIT_ADDR": "5000",
 	}), nil)
 	require.NoError(t, err)
+	require.Equal(t, 5000, c.LoginLimitAddr)
+	require.Equal(t, 10, c.LoginLimitAccount)
 	require.Equal(t, 30*time.Minute, c.SessionIdle)
 	require.Equal(t, 24*time.Hour, c.SessionMaxAge)
 	require.Equal(t, "0.0.0.0:9000", c.Addr)
@@ -133,11 +138,13 @@ func TestLoadServerSettings(t *testing.T) {
 	require.True(t, c.SecureCookies)
 
 	for name, value := range map[string]string{
-		"XAT_ADDR":            "no-port",
-		"XAT_TRUSTED_PROXIES": "10.0.0.0/33",
-		"XAT_PATH_PREFIX":     "maybe",
-		"XAT_SESSION_IDLE":    "10s",
-		"XAT_SESSION_MAX_AGE": "a week",
+		"XAT_ADDR":                "no-port",
+		"XAT_TRUSTED_PROXIES":     "10.0.0.0/33",
+		"XAT_PATH_PREFIX":         "maybe",
+		"XAT_SESSION_IDLE":        "10s",
+		"XAT_SESSION_MAX_AGE":     "a week",
+		"XAT_LOGIN_LIMIT_ACCOUNT": "0",
+		"XAT_LOGIN_LIMIT_ADDR":    "lots",
 	} {
 		_, err := Load(env(map[string]string{name: value}), nil)
 		require.ErrorContains(t, err, name, value)

@@ -45,19 +45,71 @@ func principalFrom(ctx context.Context) *principal {
 
 // authenticator checks credentials and their binding to the request's host.
 type authenticator struct {
-	s         *Server
-	grants    *grantCache
-	byAccount *auth.Limiter
-	byAddr    *auth.Limiter
+	s      *Server
+	grants *grantCache
+	limits []loginLimit // checked in order: by client address, by account
+}
+
+// loginLimit is one limit on login attempts: Limit in the database, shared
+// by every instance, and the same limit in this instance's memory, which
+// turns a flood of attempts away before it reaches the database.
+type loginLimit struct {
+	byAddr bool // keyed by client address, else by account
+	shared postgres.Limit
+	local  *auth.Limiter
+}
+
+func newLoginLimit(byAddr bool, burst int, window time.Duration) loginLimit {
+	return loginLimit{byAddr: byAddr, shared: postgres.Limit{Burst: burst, Window: window},
+		local: auth.NewLimiter(burst, window, 100_000)}
+}
+
+func (l loginLimit) key(addr, email string) string {
+	if l.byAddr {
+		return "addr:" + addr
+	}
+	return "email:" + email
 }
 
 func newAuthenticator(s *Server) *authenticator {
 	return &authenticator{
-		s:         s,
-		grants:    newGrantCache(10*time.Second, 100_000),
-		byAccount: auth.NewLimiter(10, 15*time.Minute, 100_000),
-		byAddr:    auth.NewLimiter(100, 15*time.Minute, 100_000),
+		s:      s,
+		grants: newGrantCache(10*time.Second, 100_000),
+		limits: []loginLimit{
+			newLoginLimit(true, s.cfg.LoginLimits.PerAddr, LoginWindow),
+			newLoginLimit(false, s.cfg.LoginLimits.PerAccount, LoginWindow),
+		},
 	}
+}
+
+// allowLogin records a login attempt from addr on account email and
+// reports whether every limit allows it; if not, retryAfter says when to
+// try again.
+func (a *authenticator) allowLogin(ctx context.Context, addr, email string) (ok bool, retryAfter time.Duration, err error) {
+	for _, l := range a.limits {
+		key := l.key(addr, email)
+		if ok, retry := l.local.Allow(key); !ok {
+			return false, retry, nil
+		}
+		ok, retry, err := a.s.store.Allow(ctx, l.shared, key)
+		if err != nil || !ok {
+			return false, retry, err
+		}
+	}
+	return true, 0, nil
+}
+
+// resetAccount gives an account its whole allowance of login attempts
+// back, after a good password.
+func (a *authenticator) resetAccount(ctx context.Context, email string) error {
+	var errs []error
+	for _, l := range a.limits {
+		if !l.byAddr {
+			l.local.Reset(l.key("", email))
+			errs = append(errs, a.s.store.ResetLimit(ctx, l.key("", email)))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // middleware attaches the principal of a valid credential to the request.

@@ -135,6 +135,12 @@ func (f *fixture) server(
 	if cfg.Hasher == nil {
 		cfg.Hasher = &auth.TestHasher
 	}
+	if cfg.LoginLimits.PerAddr == 0 {
+		// Every test logs in from the test client's one address, and the
+		// database counts for all servers: without this, the whole run
+		// would share one address's allowance.
+		cfg.LoginLimits.PerAddr = 1_000_000
+	}
 	var h slog.Handler = slog.NewTextHandler(t.Output(), nil)
 	if f.logs != nil {
 		h = slog.NewMultiHandler(h, slog.NewJSONHandler(f.logs, nil))

@@ -30,12 +30,26 @@ type Config struct {
 	SessionTTL     time.Duration  // sliding session lifetime: a session unused this long ends; default 12h
 	SessionMaxAge  time.Duration  // absolute session lifetime from login; default 7 days
 	SecureCookies  bool           // mark the session cookie Secure (behind TLS)
+	LoginLimits    LoginLimits    // login attempts allowed, across every instance
 	ShutdownGrace  time.Duration  // in-flight requests get this long; default 20s
 	RetryAfter     time.Duration  // advertised when a partner's pool share is used up; default 1s
 	Hasher         *auth.Hasher   // password hashing; default auth.DefaultHasher
 	Data           DataConfig     // uploads, downloads and analyses
 	Cache          *cache.Cache   // platform list and finished analyses; nil caches nothing
 }
+
+// LoginLimits bounds login attempts per LoginWindow, counted in the
+// database so that every instance shares the count. Zero values get the
+// defaults noted.
+type LoginLimits struct {
+	PerAccount int // attempts on one account, from anywhere; default 10
+	PerAddr    int // attempts from one client address, on any account; default 100
+}
+
+// LoginWindow is the period the login limits count over. An account or
+// address allowed n attempts may make them all at once, then one every
+// LoginWindow/n.
+const LoginWindow = 15 * time.Minute
 
 func (c Config) withDefaults() Config {
 	if c.Addr == "" {
@@ -56,6 +70,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RetryAfter <= 0 {
 		c.RetryAfter = time.Second
+	}
+	if c.LoginLimits.PerAccount <= 0 {
+		c.LoginLimits.PerAccount = 10
+	}
+	if c.LoginLimits.PerAddr <= 0 {
+		c.LoginLimits.PerAddr = 100
 	}
 	return c
 }

@@ -42,14 +42,13 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	if email == "" || in.Password == "" {
 		return badRequest("email and password are required")
 	}
-	for _, check := range []struct {
-		l   *auth.Limiter
-		key string
-	}{{s.auth.byAddr, "addr:" + addr}, {s.auth.byAccount, "email:" + email}} {
-		if ok, retry := check.l.Allow(check.key); !ok {
-			w.Header().Set("Retry-After", strconv.Itoa(int(retry.Seconds())+1))
-			return &apiError{http.StatusTooManyRequests, "rate_limited", "too many login attempts; retry later"}
-		}
+	allowed, retry, err := s.auth.allowLogin(ctx, addr, email)
+	if err != nil {
+		return err
+	}
+	if !allowed {
+		w.Header().Set("Retry-After", strconv.Itoa(int(retry.Seconds())+1))
+		return &apiError{http.StatusTooManyRequests, "rate_limited", "too many login attempts; retry later"}
 	}
 
 	t, onPartner := tenancy.FromContext(ctx)
@@ -106,7 +105,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	// A good password ends the account's run of failures.
-	s.auth.byAccount.Reset("email:" + email)
+	if err := s.auth.resetAccount(ctx, email); err != nil {
+		logger(ctx, s.log).WarnContext(ctx, "Login limit not reset", slog.Any("error", err))
+	}
 	// The browser keeps the cookie as long as the session may live; the
 	// server ends the session earlier when it goes unused (SessionTTL).
 	http.SetCookie(w, &http.Cookie{

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -298,6 +299,42 @@ func TestLoginRateLimit(t *testing.T) {
 // TestClientAddress checks which client address login limits and the
 // audit trail see: the peer's, or behind a trusted proxy the one the proxy
 // forwards.
+// TestLoginLimitsShared: two servers over one database, as two instances
+// behind a load balancer, count an account's and an address's login
+// attempts together.
+func TestLoginLimitsShared(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	other, _ := f.server(t, f.db, httpapi.Config{})
+	instances := []http.Handler{f.handler, other}
+	u := f.a.member
+
+	for i := range 10 {
+		res := newClient(t, instances[i%2], f.a.host).Post("/api/v1/auth/login", loginBody(u.Email, "not the password"))
+		requireError(t, res, http.StatusUnauthorized, "invalid_credentials")
+	}
+	for _, h := range instances {
+		res := newClient(t, h, f.a.host).Post("/api/v1/auth/login", loginBody(u.Email, password))
+		requireError(t, res, http.StatusTooManyRequests, "rate_limited")
+	}
+
+	// By address: three attempts from one address, on any accounts and
+	// any instance; another address goes on.
+	limited := httpapi.Config{LoginLimits: httpapi.LoginLimits{PerAddr: 3}}
+	one, _ := f.server(t, f.db, limited)
+	two, _ := f.server(t, f.db, limited)
+	addr := "[2001:db8::" + randomHex(2) + ":" + randomHex(2) + "]:40000"
+	for i, h := range []http.Handler{one, two, one} {
+		res := newClient(t, h, f.b.host).WithRemoteAddr(addr).
+			Post("/api/v1/auth/login", loginBody(fmt.Sprintf("nobody-%d-%s@example.test", i, randomHex(3)), password))
+		requireError(t, res, http.StatusUnauthorized, "invalid_credentials")
+	}
+	res := newClient(t, two, f.b.host).WithRemoteAddr(addr).Post("/api/v1/auth/login", loginBody(f.b.member.Email, password))
+	requireError(t, res, http.StatusTooManyRequests, "rate_limited")
+	res = newClient(t, two, f.b.host).Post("/api/v1/auth/login", loginBody(f.b.member.Email, password))
+	require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
+}
+
 func TestClientAddress(t *testing.T) {
 	t.Parallel()
 	f := setup(t)

@@ -9,8 +9,9 @@ import (
 )
 
 // MaintenanceArgs is the periodic housekeeping job: it deletes expired
-// login sessions (already refused, but kept until deleted) and removes the
-// temp files of uploads cut short by a crash. It is scheduled by the
+// login sessions (already refused, but kept until deleted) and login
+// limits whose allowance is whole again, and removes the temp files of
+// uploads cut short by a crash. It is scheduled by the
 // elected leader among the running workers, so it runs once per period
 // however many instances serve.
 type MaintenanceArgs struct{}
@@ -28,9 +29,11 @@ type maintenanceWorker struct {
 // and returns their errors; the next period tries again.
 func (w *maintenanceWorker) Work(ctx context.Context, _ *river.Job[MaintenanceArgs]) error {
 	sessions, serr := w.cfg.Store.DeleteExpiredSessions(ctx)
+	limits, lerr := w.cfg.Store.DeleteRestoredLimits(ctx)
 	files, ferr := w.cfg.Files.SweepTemp(ctx, w.cfg.TempFileAge)
-	err := errors.Join(serr, ferr)
-	log := w.cfg.Logger.With(slog.Int64("expired_sessions", sessions), slog.Int("temp_files", files))
+	err := errors.Join(serr, lerr, ferr)
+	log := w.cfg.Logger.With(slog.Int64("expired_sessions", sessions), slog.Int64("restored_limits", limits),
+		slog.Int("temp_files", files))
 	if err != nil {
 		log.WarnContext(ctx, "Maintenance incomplete", slog.Any("error", err))
 		return err

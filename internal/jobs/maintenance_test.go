@@ -21,7 +21,8 @@ import (
 
 // TestMaintenance starts a working client alone on its database: it
 // becomes River's leader, which runs maintenance at once, deleting expired
-// sessions and the temp files that crashed uploads left, and nothing else.
+// sessions, spent login limits and the temp files that crashed uploads
+// left, and nothing else.
 func TestMaintenance(t *testing.T) {
 	t.Parallel()
 	q := openNamedQueueDB(t, tenancy.GuardRole, "maintenance")
@@ -40,6 +41,14 @@ func TestMaintenance(t *testing.T) {
 	require.NoError(t, store.CreateSession(ctx, live, u.ID, nil, time.Now().Add(time.Hour), ""))
 	_, err = tenancytest.AdminConn(t, q.db).Exec(ctx,
 		"UPDATE public.sessions SET expires_at = now() - interval '1 second' WHERE id_hash = $1", expired)
+	require.NoError(t, err)
+
+	limitKey := "addr:" + randomHex(8)
+	ok, _, err := store.Allow(ctx, postgres.Limit{Burst: 1, Window: time.Hour}, limitKey)
+	require.NoError(t, err)
+	require.True(t, ok)
+	_, err = tenancytest.AdminConn(t, q.db).Exec(ctx,
+		"UPDATE public.login_limits SET restored_at = now() - interval '1 second'")
 	require.NoError(t, err)
 
 	tn := tenancytest.NewTenant(t, q.db)
@@ -72,6 +81,8 @@ func TestMaintenance(t *testing.T) {
 	require.NoError(t, tenancytest.AdminConn(t, q.db).QueryRow(ctx,
 		"SELECT count(*) FROM public.sessions WHERE id_hash = ANY($1)", [][]byte{expired, live}).Scan(&n))
 	require.Equal(t, 1, n, "the expired session is deleted, the live one kept")
+	require.NoError(t, tenancytest.AdminConn(t, q.db).QueryRow(ctx, "SELECT count(*) FROM public.login_limits").Scan(&n))
+	require.Zero(t, n, "a login limit whose allowance is whole again is deleted")
 	rc, _, err := files.Get(tenancy.WithTenant(ctx, tn), obj.Key)
 	require.NoError(t, err, "objects are kept")
 	rc.Close()
