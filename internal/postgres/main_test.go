@@ -124,6 +124,13 @@ func memberOfTwo(t *testing.T, f *fixture, role, otherRole string) *postgres.Use
 	return u
 }
 
+// expel removes u from the fixture's partner and disables the account.
+func expel(t *testing.T, f *fixture, u *postgres.User) {
+	t.Helper()
+	require.NoError(t, f.store.RemoveMember(context.Background(), f.tenant.ID, u.ID))
+	adminExec(t, f.db, "UPDATE public.users SET disabled_at = now() WHERE id = $1", u.ID)
+}
+
 // adminExec runs SQL as the database owner, outside every guard, to set up
 // states the store does not produce (a backdated timestamp).
 func adminExec(t *testing.T, db *tenancy.DB, sql string, args ...any) {

@@ -209,8 +209,7 @@ func TestSessionAccess(t *testing.T) {
 	require.Empty(t, acc.Role)
 
 	// Membership removed, account disabled: the next lookup says so.
-	require.NoError(t, f.store.RemoveMember(ctx, f.tenant.ID, u.ID))
-	adminExec(t, f.db, "UPDATE public.users SET disabled_at = now() WHERE id = $1", u.ID)
+	expel(t, f, u)
 	acc, err = f.store.SessionAccessByHash(ctx, hash)
 	require.NoError(t, err)
 	require.Empty(t, acc.Role)

@@ -87,8 +87,7 @@ func TestTokenAccess(t *testing.T) {
 	tok := acc.Token
 
 	// A user no longer a member, or disabled, is returned as such.
-	require.NoError(t, f.store.RemoveMember(ctx, f.tenant.ID, u.ID))
-	adminExec(t, f.db, "UPDATE public.users SET disabled_at = now() WHERE id = $1", u.ID)
+	expel(t, f, u)
 	acc, err = f.store.TokenAccessByHash(ctx, hash)
 	require.NoError(t, err)
 	require.Empty(t, acc.Role)
