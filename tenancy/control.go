@@ -57,24 +57,10 @@ func (db *DB) controlOnce(ctx context.Context, scan func(pgx.Rows) error, sql st
 
 	text, settings := setConfig(db.control)
 	scoping := []*pgx.QueuedQuery{{SQL: text, Arguments: settings}}
-	err = db.prepareScoping(ctx, c, scoping)
-	prepared := false
+	prepared, err := db.prepare(ctx, c, scoping, &stateOf(c).control, controlStatements,
+		"BEGIN; "+setLocal(db.control), sql)
 	if err == nil {
-		prepared, err = db.controlStatement(ctx, c, sql)
-	}
-	if err == nil {
-		b := &pgx.Batch{}
-		// controlStatement may have opened the transaction, to prepare in it.
-		open := c.PgConn().TxStatus() != 'I'
-		if !open {
-			b.Queue(text, settings...)
-		}
-		query := b.Len()
-		b.Queue(sql, args...)
-		if open {
-			b.Queue("COMMIT")
-		}
-		err = runRead(ctx, c, b, query, scan)
+		err = runScoped(ctx, c, scoping, false, sql, args, scan)
 	}
 	if err == nil {
 		return false, nil
@@ -82,30 +68,6 @@ func (db *DB) controlOnce(ctx context.Context, scan func(pgx.Rows) error, sql st
 	db.rollback(ctx, c)
 	return mayRetry && db.recoverStatements(ctx, c, &stateOf(c).control, controlStatements, prepared, sql, err,
 		"plane", "control"), err
-}
-
-// controlStatement reports whether sql runs on c as a prepared statement.
-// On its second use on c, it opens the control-plane transaction and
-// prepares sql there, where the search path is public alone, leaving the
-// transaction open for the statement.
-func (db *DB) controlStatement(ctx context.Context, c *pgx.Conn, sql string) (bool, error) {
-	if db.cfg.StatementsPerConn < 0 {
-		return false, nil
-	}
-	st := stateOf(c)
-	if st.control.use(sql) {
-		return true, nil
-	}
-	if !st.control.secondSight(sql, controlStatements) {
-		return false, nil
-	}
-	if _, err := c.Exec(ctx, "BEGIN; "+setLocal(db.control)); err != nil {
-		return true, fmt.Errorf("control transaction: %w", err)
-	}
-	if err := st.control.prepare(ctx, c, sql, controlStatements); err != nil {
-		return true, err
-	}
-	return true, nil
 }
 
 // controlScope is the settings of control-plane statements: the public

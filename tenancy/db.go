@@ -313,26 +313,11 @@ func (db *DB) readOnce(ctx context.Context, r *read, mayRetry bool) (bool, error
 	c := conn.Conn()
 
 	scoping, explicit := db.scoping(r.settings)
-	err = db.prepareScoping(ctx, c, scoping)
-	text, prepared := preparedText(r.t.Schema, r.sql), false
+	text := preparedText(r.t.Schema, r.sql)
+	prepared, err := db.prepare(ctx, c, scoping, &stateOf(c).queries, db.cfg.StatementsPerConn,
+		beginRead+"; "+setLocal(r.settings), text)
 	if err == nil {
-		prepared, err = db.statement(ctx, c, r, text)
-	}
-	if err == nil {
-		b := &pgx.Batch{}
-		// statement may have opened the transaction, to prepare in it.
-		open := c.PgConn().TxStatus() != 'I'
-		if !open {
-			for _, q := range scoping {
-				b.Queue(q.SQL, q.Arguments...)
-			}
-		}
-		query := b.Len()
-		b.Queue(text, r.args...)
-		if open || explicit {
-			b.Queue("COMMIT")
-		}
-		err = runRead(ctx, c, b, query, r.scan)
+		err = runScoped(ctx, c, scoping, explicit, text, r.args, r.scan)
 	}
 	if err == nil {
 		return false, nil
@@ -419,28 +404,54 @@ const (
 	scopingPerStatement = 4
 )
 
-// statement reports whether r's query runs on c as the tenant's own
-// prepared statement, text; if not, text runs unprepared. On a statement's
-// second read on c, statement opens the scoped transaction and prepares it
-// there, leaving the transaction open for the query.
-func (db *DB) statement(ctx context.Context, c *pgx.Conn, r *read, text string) (bool, error) {
+// prepare prepares on the idle connection c the statements in scoping
+// (see prepareScoping) and reports whether text runs on c as a prepared
+// statement of set, which keeps at most capacity. On text's second use on
+// c, prepare opens the scoped transaction with begin and prepares text
+// there, where the search path is the one text runs under, leaving the
+// transaction open for it (see runScoped).
+func (db *DB) prepare(ctx context.Context, c *pgx.Conn, scoping []*pgx.QueuedQuery, set *stmtSet, capacity int,
+	begin, text string) (bool, error) {
+	if err := db.prepareScoping(ctx, c, scoping); err != nil {
+		return false, err
+	}
 	if db.cfg.StatementsPerConn < 0 {
 		return false, nil
 	}
-	st := stateOf(c)
-	if st.queries.use(text) {
+	if set.use(text) {
 		return true, nil
 	}
-	if !st.queries.secondSight(text, db.cfg.StatementsPerConn) {
+	if !set.secondSight(text, capacity) {
 		return false, nil
 	}
-	if _, err := c.Exec(ctx, beginRead+"; "+setLocal(r.settings)); err != nil {
+	if _, err := c.Exec(ctx, begin); err != nil {
 		return true, fmt.Errorf("scope transaction: %w", err)
 	}
-	if err := st.queries.prepare(ctx, c, text, db.cfg.StatementsPerConn); err != nil {
+	if err := set.prepare(ctx, c, text, capacity); err != nil {
 		return true, err
 	}
 	return true, nil
+}
+
+// runScoped runs text with args on c, scoped by scoping (which opens a
+// transaction block when explicit), and hands its rows to scan, all in one
+// round trip. When prepare left the scoped transaction open, text runs in
+// it and a COMMIT closes it.
+func runScoped(ctx context.Context, c *pgx.Conn, scoping []*pgx.QueuedQuery, explicit bool, text string, args []any,
+	scan func(pgx.Rows) error) error {
+	b := &pgx.Batch{}
+	open := c.PgConn().TxStatus() != 'I'
+	if !open {
+		for _, q := range scoping {
+			b.Queue(q.SQL, q.Arguments...)
+		}
+	}
+	query := b.Len()
+	b.Queue(text, args...)
+	if open || explicit {
+		b.Queue("COMMIT")
+	}
+	return runRead(ctx, c, b, query, scan)
 }
 
 // recoverStatements reports whether a statement that failed with err on c
