@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 
 	"github.com/riverqueue/river"
@@ -25,20 +26,19 @@ type maintenanceWorker struct {
 	cfg Config
 }
 
-// Work does every housekeeping task, each whatever the others' outcome,
-// and returns their errors; the next period tries again.
+// Work does every housekeeping task, each whatever the others' outcome.
+// A failure goes back to River, which records it on the job, with what
+// was done; the next period tries again.
 func (w *maintenanceWorker) Work(ctx context.Context, _ *river.Job[MaintenanceArgs]) error {
 	sessions, serr := w.cfg.Store.DeleteExpiredSessions(ctx)
 	limits, lerr := w.cfg.Store.DeleteRestoredLimits(ctx)
 	files, ferr := w.cfg.Files.SweepTemp(ctx, w.cfg.TempFileAge)
-	err := errors.Join(serr, lerr, ferr)
-	log := w.cfg.Logger.With(slog.Int64("expired_sessions", sessions), slog.Int64("restored_limits", limits),
-		slog.Int("temp_files", files))
-	if err != nil {
-		log.WarnContext(ctx, "Maintenance incomplete", slog.Any("error", err))
-		return err
+	if err := errors.Join(serr, lerr, ferr); err != nil {
+		return fmt.Errorf("maintenance (deleted %d expired sessions, %d restored limits, %d temp files): %w",
+			sessions, limits, files, err)
 	}
-	log.InfoContext(ctx, "Maintenance done")
+	w.cfg.Logger.InfoContext(ctx, "Maintenance done", slog.Int64("expired_sessions", sessions),
+		slog.Int64("restored_limits", limits), slog.Int("temp_files", files))
 	return nil
 }
 
